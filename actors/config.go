@@ -1,0 +1,118 @@
+package actors
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Overflow is what a stream does when a publish would take its queue past
+// its bound.
+type Overflow int
+
+const (
+	// Disconnect closes the stream with [SlowConsumer]; the client comes back
+	// with Last-Event-ID and history fills the gap. Nothing is lost silently.
+	Disconnect Overflow = iota
+	// DropOldest discards the oldest frames not yet written.
+	DropOldest
+	// DropNewest discards the frame that does not fit.
+	DropNewest
+)
+
+var overflowNames = [...]string{"disconnect", "drop-oldest", "drop-newest"}
+
+func (o Overflow) String() string {
+	if o < 0 || int(o) >= len(overflowNames) {
+		return "overflow(?)"
+	}
+	return overflowNames[o]
+}
+
+// ParseOverflow maps "disconnect", "drop-oldest" and "drop-newest" to their
+// Overflow.
+func ParseOverflow(s string) (Overflow, error) {
+	for i, n := range overflowNames {
+		if n == s {
+			return Overflow(i), nil
+		}
+	}
+	return 0, errorf("unknown overflow policy %q (want disconnect, drop-oldest or drop-newest)", s)
+}
+
+// Config configures a [Hub]. The zero value works.
+type Config struct {
+	// System is the protoactor actor system to spawn into. Nil means the hub
+	// creates its own, logging through Logger; a system passed in is never
+	// shut down by the hub.
+	System *actor.ActorSystem
+
+	// Logger receives the hub's and, for a system the hub creates, the actor
+	// system's logs. Nil discards them.
+	Logger *slog.Logger
+
+	// Heartbeat is the idle time after which each channel sends the
+	// ": keepalive" comment. Zero means 15s; negative disables heartbeats.
+	Heartbeat time.Duration
+
+	// WriteTimeout bounds every flush to a client. Zero means 10s.
+	WriteTimeout time.Duration
+
+	// MaxQueueFrames is how many frames may wait for one stream before its
+	// Overflow policy applies. Zero means 1000; negative means no frame bound.
+	MaxQueueFrames int
+
+	// MaxQueueBytes is how many bytes may wait for one stream before its
+	// Overflow policy applies. Zero means 1 MiB; negative means no byte bound.
+	MaxQueueBytes int
+
+	// Overflow is the policy for a stream past its bound. The zero value is
+	// Disconnect.
+	Overflow Overflow
+
+	// History is how many events each channel keeps for Last-Event-ID resume.
+	// Zero means 1000; negative disables history.
+	History int
+
+	// HistoryTTL is how long a kept event stays replayable. Zero means 10m;
+	// negative means events expire only by count.
+	HistoryTTL time.Duration
+
+	// Cluster, when set, makes the hub deliver only what [Hub.Deliver] hands
+	// it (a relay fed by Redis) and replay from Cluster instead of an
+	// in-memory history; [Hub.Publish] is then refused.
+	Cluster Replayer
+
+	// Observer is told about streams, flushes and drops, for metrics. Nil
+	// observes nothing.
+	Observer Observer
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = 15 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MaxQueueFrames == 0 {
+		c.MaxQueueFrames = 1000
+	}
+	if c.MaxQueueBytes == 0 {
+		c.MaxQueueBytes = 1 << 20
+	}
+	if c.History == 0 {
+		c.History = 1000
+	}
+	if c.HistoryTTL == 0 {
+		c.HistoryTTL = 10 * time.Minute
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
+	return c
+}

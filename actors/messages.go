@@ -1,0 +1,132 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/squall-sse/squall/httpedge/sse"
+)
+
+// Every message type implements IgnoreDeadLetterLogging: a message to an actor
+// that has just stopped is normal here (a heartbeat tick racing a stop, a
+// leave racing a kick), and a logged dead letter would also start protoactor's
+// throttle goroutine.
+
+// frame is one encoded event, built once per publish and shared, read-only,
+// by every subscriber.
+type frame struct {
+	b       []byte    // the whole frame, "id:" line first when there is one
+	idLen   int       // length of the leading "id: …\n" line, 0 if none
+	id      string    // the event's id ("" for comments)
+	escID   string    // id escaped for composite ids, built once
+	channel string    // the channel it was published on
+	pos     Pos       // order within the channel
+	at      time.Time // when it was published, for latency metrics
+	beat    bool      // a heartbeat, which a busy stream may skip
+}
+
+func (*frame) IgnoreDeadLetterLogging() {}
+
+// replayBatch carries replayed frames in one message so a long replay costs
+// one mailbox slot and one flush.
+type replayBatch struct{ frames []*frame }
+
+func (*replayBatch) IgnoreDeadLetterLogging() {}
+
+// publishMsg asks a channel actor to assign an id, keep and fan out an event.
+type publishMsg struct {
+	channel string
+	ev      sse.Event
+	reply   chan publishReply
+}
+
+type publishReply struct {
+	id  string
+	err error
+}
+
+func (*publishMsg) IgnoreDeadLetterLogging() {}
+
+// deliverMsg hands a channel actor an event whose id and position were
+// decided elsewhere (by Redis, in cluster mode).
+type deliverMsg struct {
+	channel string
+	ev      sse.Event
+	pos     Pos
+	hasPos  bool
+}
+
+func (*deliverMsg) IgnoreDeadLetterLogging() {}
+
+// joinMsg subscribes a stream to a channel, resuming after lastID when set.
+type joinMsg struct {
+	channel   string
+	s         *Stream
+	lastID    string
+	hasLastID bool
+}
+
+func (*joinMsg) IgnoreDeadLetterLogging() {}
+
+// leaveMsg unsubscribes a stream from a channel.
+type leaveMsg struct {
+	channel string
+	s       *Stream
+}
+
+func (*leaveMsg) IgnoreDeadLetterLogging() {}
+
+// idleMsg tells the router that a channel has neither subscribers nor
+// replayable history; seen is how many routed messages it has handled, so the
+// router stops it only if nothing is in flight towards it.
+type idleMsg struct {
+	channel string
+	seen    uint64
+}
+
+func (*idleMsg) IgnoreDeadLetterLogging() {}
+
+// tickMsg is a channel's heartbeat or history-expiry timer firing.
+type tickMsg struct{}
+
+func (*tickMsg) IgnoreDeadLetterLogging() {}
+
+// replayDone returns a cluster replay to the channel actor that asked.
+type replayDone struct {
+	s      *Stream
+	result Replay
+	err    error
+}
+
+func (*replayDone) IgnoreDeadLetterLogging() {}
+
+// flushNow is a connection actor's note to itself to write what it holds;
+// it queues behind the frames already waiting, which is what coalesces them.
+type flushNow struct{}
+
+func (*flushNow) IgnoreDeadLetterLogging() {}
+
+// closeMsg asks a connection actor to write its final bytes and stop.
+type closeMsg struct {
+	reason CloseReason
+	final  []byte
+}
+
+func (*closeMsg) IgnoreDeadLetterLogging() {}
+
+// drainMsg asks the router to close every stream with a retry hint.
+type drainMsg struct {
+	retry time.Duration
+	done  chan struct{}
+}
+
+func (*drainMsg) IgnoreDeadLetterLogging() {}
+
+// countMsg asks the router for its number of live channel actors.
+type countMsg struct{ reply chan int }
+
+func (*countMsg) IgnoreDeadLetterLogging() {}
+
+var (
+	theFlush = &flushNow{}
+	theTick  = &tickMsg{}
+)

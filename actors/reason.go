@@ -1,0 +1,64 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+)
+
+// CloseReason says why a stream ended. It is the label of the disconnect
+// metrics and the attribute of the close log line.
+type CloseReason int
+
+const (
+	// ClientGone: the client closed the connection or its request was
+	// cancelled.
+	ClientGone CloseReason = iota + 1
+	// SlowConsumer: the stream's queue passed its bound under the Disconnect
+	// policy.
+	SlowConsumer
+	// WriteTimeout: a flush did not finish within the write timeout.
+	WriteTimeout
+	// WriteError: a flush failed for another reason.
+	WriteError
+	// Shutdown: the hub is draining or closed.
+	Shutdown
+	// Closed: the server side closed the stream (a producer returned, or
+	// Stream.Close was called).
+	Closed
+	// Expired: the credentials that opened the stream expired.
+	Expired
+)
+
+var reasonNames = map[CloseReason]string{
+	ClientGone:   "client_gone",
+	SlowConsumer: "slow_consumer",
+	WriteTimeout: "write_timeout",
+	WriteError:   "write_error",
+	Shutdown:     "shutdown",
+	Closed:       "closed",
+	Expired:      "expired",
+}
+
+func (r CloseReason) String() string {
+	if n, ok := reasonNames[r]; ok {
+		return n
+	}
+	return fmt.Sprintf("reason(%d)", int(r))
+}
+
+// CloseReasons lists every reason, for pre-declaring metric labels.
+func CloseReasons() []CloseReason {
+	return []CloseReason{ClientGone, SlowConsumer, WriteTimeout, WriteError, Shutdown, Closed, Expired}
+}
+
+var (
+	// ErrClosed is returned by a hub or stream that no longer accepts work.
+	ErrClosed = errors.New("actors: closed")
+	// ErrClusterMode is returned by Hub.Publish on a hub fed by a relay:
+	// publish through the relay's publisher so every node sees one order.
+	ErrClusterMode = errors.New("actors: hub is in cluster mode; publish through the relay")
+)
+
+func errorf(format string, args ...any) error {
+	return fmt.Errorf("actors: "+format, args...)
+}

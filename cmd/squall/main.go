@@ -1,0 +1,188 @@
+// Command squall runs the Squall SSE hub: GET /events, POST /publish,
+// GET /healthz and GET /readyz, in memory by default.
+//
+// Every flag has an environment equivalent, SQUALL_ and the flag name in
+// upper case with dashes as underscores (--max-body → SQUALL_MAX_BODY); a
+// flag given on the command line wins over the environment.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall/httpedge"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "squall:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	addr       string
+	heartbeat  time.Duration
+	maxBody    int64
+	history    int
+	historyTTL time.Duration
+	drain      time.Duration
+	overflow   string
+	logFormat  string
+	logLevel   string
+	pprof      bool
+}
+
+func parse(args []string, getenv func(string) string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("squall", flag.ContinueOnError)
+	fs.StringVar(&o.addr, "addr", ":8080", "listen address")
+	fs.DurationVar(&o.heartbeat, "heartbeat", 15*time.Second, "idle time before a keepalive comment; 0 disables")
+	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "largest publish body in bytes")
+	fs.IntVar(&o.history, "history", 1000, "events kept per channel for Last-Event-ID resume; 0 disables")
+	fs.DurationVar(&o.historyTTL, "history-ttl", 10*time.Minute, "how long an event stays replayable; 0 keeps by count only")
+	fs.DurationVar(&o.drain, "drain", 5*time.Second, "on SIGTERM, how long open streams get to close")
+	fs.StringVar(&o.overflow, "overflow", "disconnect", "slow-consumer policy: disconnect, drop-oldest or drop-newest")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ and /debug/memstats (for the bench suite)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "SQUALL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(env); v != "" && !set[f.Name] && err == nil {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", env, v, e)
+			}
+		}
+	})
+	return o, err
+}
+
+func newLogger(o options, w *os.File) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	ho := &slog.HandlerOptions{Level: level}
+	switch o.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, ho)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, ho)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr *os.File) error {
+	o, err := parse(args, getenv)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(o, stderr)
+	if err != nil {
+		return err
+	}
+	overflow, err := actors.ParseOverflow(o.overflow)
+	if err != nil {
+		return err
+	}
+	cfg := actors.Config{
+		Logger:     log,
+		Heartbeat:  o.heartbeat,
+		Overflow:   overflow,
+		History:    o.history,
+		HistoryTTL: o.historyTTL,
+	}
+	// The flags say 0 for "off"; the library says negative.
+	if o.heartbeat == 0 {
+		cfg.Heartbeat = -1
+	}
+	if o.history == 0 {
+		cfg.History = -1
+	}
+	if o.historyTTL == 0 {
+		cfg.HistoryTTL = -1
+	}
+	hub := actors.New(cfg)
+	edge := httpedge.New(httpedge.Config{Hub: hub, MaxBody: o.maxBody, Logger: log})
+	if o.pprof {
+		mountDebug(edge)
+	}
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		_ = hub.Shutdown(ctx)
+		return err
+	}
+	srv := &http.Server{Handler: edge, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	log.Info("squall listening", "addr", ln.Addr().String(), "mode", "memory")
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		_ = hub.Shutdown(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("draining", "window", o.drain)
+	edge.StartDraining()
+	dctx, cancel := context.WithTimeout(context.Background(), o.drain)
+	defer cancel()
+	// Streams first: http.Server.Shutdown waits for their handlers, which
+	// return once their connection actors have sent the retry hint and
+	// stopped.
+	if err := hub.Shutdown(dctx); err != nil {
+		log.Warn("drain window passed with streams still open", "err", err)
+	}
+	if err := srv.Shutdown(dctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// mountDebug serves pprof and a memory snapshot taken right after a GC, which
+// the bench suite reads to compute memory per idle connection.
+func mountDebug(edge *httpedge.Server) {
+	edge.Handle("/debug/pprof/", http.HandlerFunc(pprof.Index))
+	edge.Handle("/debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
+	edge.Handle("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+	edge.Handle("/debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
+	edge.Handle("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))
+	edge.Handle("GET /debug/memstats", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]uint64{
+			"heap_inuse": m.HeapInuse, "stack_inuse": m.StackInuse, "sys": m.Sys,
+			"goroutines": uint64(runtime.NumGoroutine()),
+		})
+	}))
+}
