@@ -132,15 +132,15 @@ func (h *Hub) OpenDirect(w http.ResponseWriter) (*Stream, error) {
 
 func (h *Hub) spawn(w http.ResponseWriter, channels []string, private *actor.PID) (*Stream, error) {
 	s := &Stream{hub: h, w: w, rc: http.NewResponseController(w), channels: channels, private: private, done: make(chan struct{})}
+	c := newConnActor(s, &h.cfg)
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.closed.Load() {
-		h.mu.Unlock()
 		return nil, ErrClosed
 	}
-	h.streams[s] = struct{}{}
-	h.mu.Unlock()
-	c := newConnActor(s, &h.cfg)
+	// Spawned under the lock, so Drain never sees a stream without its pid.
 	s.pid = h.sys.Root.Spawn(h.props.Clone(actor.WithProducer(func() actor.Actor { return c })))
+	h.streams[s] = struct{}{}
 	h.cfg.Observer.StreamOpened()
 	return s, nil
 }

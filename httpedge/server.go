@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -166,7 +167,7 @@ type publishBody struct {
 	Data    json.RawMessage `json:"data"`
 	Event   *string         `json:"event"`
 	ID      *string         `json:"id"`
-	Retry   *json.Number    `json:"retry"`
+	Retry   json.RawMessage `json:"retry"`
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
@@ -203,7 +204,6 @@ func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (string, 
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	dec.UseNumber()
 	var b publishBody
 	if err := dec.Decode(&b); err != nil {
 		return "", sse.Event{}, http.StatusBadRequest, fmt.Errorf("malformed JSON body: %v", err)
@@ -233,8 +233,8 @@ func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (string, 
 		}
 		ev.ID = *b.ID
 	}
-	if b.Retry != nil {
-		ms, err := b.Retry.Int64()
+	if b.Retry != nil && string(b.Retry) != "null" {
+		ms, err := strconv.ParseInt(string(b.Retry), 10, 64)
 		if err != nil || ms < 0 || ms > 1<<31 {
 			return "", sse.Event{}, http.StatusBadRequest, errors.New(`"retry" must be a non-negative integer of milliseconds`)
 		}

@@ -1,0 +1,56 @@
+// Package actorstest provides helpers for tests of code built on package
+// actors: a hub whose cleanup checks that every actor it started is gone.
+package actorstest
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/require"
+
+	"github.com/squall-sse/squall/actors"
+)
+
+// LiveActors counts the processes registered in sys: every live actor,
+// idle or not, which goleak cannot see because an idle actor holds no
+// goroutine.
+func LiveActors(sys *actor.ActorSystem) int {
+	n := 0
+	for _, m := range sys.ProcessRegistry.LocalPIDs.LocalPIDs {
+		n += m.Count()
+	}
+	return n
+}
+
+// NewHub starts a hub with cfg in a fresh actor system. At cleanup it shuts
+// the hub down and fails t unless every actor the hub started has stopped.
+func NewHub(t testing.TB, cfg actors.Config) *actors.Hub {
+	t.Helper()
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	cfg.System = sys
+	h := actors.New(cfg)
+	// Everything registered now but the hub's router (the system's own
+	// processes and the supervising guardian) outlives the hub.
+	base := LiveActors(sys) - 1
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, h.Shutdown(ctx), "Hub.Shutdown")
+		require.Eventually(t, func() bool { return LiveActors(sys) == base },
+			5*time.Second, 5*time.Millisecond, "actors left alive after Shutdown: %d, want %d", LiveActors(sys), base)
+		sys.Shutdown()
+	})
+	return h
+}
+
+// RequireNoStreams waits until h has no open stream and no channel actor.
+func RequireNoStreams(t testing.TB, h *actors.Hub) {
+	t.Helper()
+	require.Eventually(t, func() bool { return h.OpenStreams() == 0 && h.Channels() == 0 },
+		5*time.Second, 5*time.Millisecond, "streams or channels left: %d streams, %d channels", h.OpenStreams(), h.Channels())
+}
