@@ -131,48 +131,28 @@ func (a *channelActor) encode(ev sse.Event, id string, pos Pos) (*frame, error) 
 	return f, nil
 }
 
-// fanout sends the same frame to every subscriber that has room for it.
+// fanout queues the same frame for every subscriber.
 func (a *channelActor) fanout(ctx actor.Context, f *frame) {
 	a.lastPublish = f.at
-	a.hub.cfg.Observer.Published(a.name)
+	obs := a.hub.cfg.Observer
+	obs.Published(a.name)
 	var kicked []*Stream
-	n := int64(len(f.b))
 	for _, s := range a.subs {
-		if !a.admit(s, n) {
-			if a.hub.cfg.Overflow == Disconnect {
-				kicked = append(kicked, s)
-			}
-			continue
+		wake, dropped, kick := s.out.push(f)
+		if wake {
+			s.wake(ctx)
 		}
-		ctx.Send(s.pid, f)
+		if dropped > 0 {
+			obs.Dropped(dropped)
+		}
+		if kick {
+			kicked = append(kicked, s)
+		}
 	}
 	for _, s := range kicked {
 		a.remove(s)
 		s.kill(SlowConsumer)
 	}
-}
-
-// admit counts a frame of n bytes against s's bound, or says it does not fit.
-// Under DropOldest the stream itself discards old frames; the channel only
-// stops at twice the bound, so memory stays bounded while a write is stuck.
-func (a *channelActor) admit(s *Stream, n int64) bool {
-	cfg := &a.hub.cfg
-	frames := s.queuedFrames.Add(1)
-	bytes := s.queuedBytes.Add(n)
-	maxF, maxB := int64(cfg.MaxQueueFrames), int64(cfg.MaxQueueBytes)
-	if cfg.Overflow == DropOldest {
-		maxF, maxB = 2*maxF, 2*maxB
-	}
-	if (maxF <= 0 || frames <= maxF) && (maxB <= 0 || bytes <= maxB) {
-		return true
-	}
-	s.queuedFrames.Add(-1)
-	s.queuedBytes.Add(-n)
-	if cfg.Overflow != Disconnect {
-		s.dropped.Add(1)
-		cfg.Observer.Dropped(1)
-	}
-	return false
 }
 
 func (a *channelActor) join(ctx actor.Context, m *joinMsg) {
@@ -260,8 +240,8 @@ func (a *channelActor) sendReplay(ctx actor.Context, s *Stream, lastID string, f
 		b, _ := sse.AppendEvent(nil, sse.Event{Event: "reset", Data: data})
 		frames = append([]*frame{{b: b, channel: a.name, at: time.Now()}}, frames...)
 	}
-	if len(frames) > 0 {
-		ctx.Send(s.pid, &replayBatch{frames: frames})
+	if s.out.pushAll(frames) {
+		s.wake(ctx)
 	}
 }
 
@@ -305,11 +285,8 @@ func (a *channelActor) tick(ctx actor.Context) {
 	hb := a.hub.cfg.Heartbeat
 	if hb > 0 && len(a.subs) > 0 && time.Since(a.lastPublish) >= hb {
 		for _, s := range a.subs {
-			// A stream with frames on their way is not idle.
-			if s.queuedFrames.Load() == 0 {
-				s.queuedFrames.Add(1)
-				s.queuedBytes.Add(int64(len(keepaliveFrame.b)))
-				ctx.Send(s.pid, keepaliveFrame)
+			if s.out.pushIdle(keepaliveFrame) {
+				s.wake(ctx)
 			}
 		}
 		a.lastPublish = time.Now()

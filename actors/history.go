@@ -9,6 +9,9 @@ type history struct {
 	head, size int
 	limit      int           // <= 0: history disabled
 	ttl        time.Duration // <= 0: no age limit
+	// evicted is the id of the last frame pushed out. A client that saw it
+	// has missed nothing the ring still holds, so it resumes from the start.
+	evicted string
 }
 
 func newHistory(limit int, ttl time.Duration) history {
@@ -33,6 +36,7 @@ func (h *history) add(f *frame) {
 		h.size++
 		return
 	}
+	h.evicted = h.ring[h.head].id
 	h.ring[h.head] = f
 	h.head = (h.head + 1) % len(h.ring)
 }
@@ -52,6 +56,7 @@ func (h *history) expire(now time.Time) {
 		return
 	}
 	for h.size > 0 && now.Sub(h.at(0).at) > h.ttl {
+		h.evicted = h.ring[h.head].id
 		h.ring[h.head] = nil
 		h.head = (h.head + 1) % len(h.ring)
 		h.size--
@@ -75,17 +80,30 @@ func (h *history) after(lastID string) ([]*frame, string) {
 	if !h.enabled() {
 		return nil, resumeDisabled
 	}
+	from, ok := h.find(lastID)
+	if !ok {
+		if p, isPos := ParsePos(lastID); isPos && (h.size == 0 || p.Less(h.at(0).pos)) {
+			return nil, resumeExpired
+		}
+		return nil, resumeUnknown
+	}
+	out := make([]*frame, 0, h.size-1-from)
+	for j := from + 1; j < h.size; j++ {
+		out = append(out, h.at(j))
+	}
+	return out, resumeFound
+}
+
+// find returns the index of the frame with id lastID, or -1 when lastID is
+// the frame evicted last (so everything retained follows it).
+func (h *history) find(lastID string) (int, bool) {
 	for i := h.size - 1; i >= 0; i-- {
 		if h.at(i).id == lastID {
-			out := make([]*frame, 0, h.size-1-i)
-			for j := i + 1; j < h.size; j++ {
-				out = append(out, h.at(j))
-			}
-			return out, resumeFound
+			return i, true
 		}
 	}
-	if p, ok := ParsePos(lastID); ok && (h.size == 0 || p.Less(h.at(0).pos)) {
-		return nil, resumeExpired
+	if lastID != "" && lastID == h.evicted {
+		return -1, true
 	}
-	return nil, resumeUnknown
+	return 0, false
 }

@@ -24,14 +24,6 @@ type frame struct {
 	beat    bool      // a heartbeat, which a busy stream may skip
 }
 
-func (*frame) IgnoreDeadLetterLogging() {}
-
-// replayBatch carries replayed frames in one message so a long replay costs
-// one mailbox slot and one flush.
-type replayBatch struct{ frames []*frame }
-
-func (*replayBatch) IgnoreDeadLetterLogging() {}
-
 // publishMsg asks a channel actor to assign an id, keep and fan out an event.
 type publishMsg struct {
 	channel string
@@ -99,8 +91,7 @@ type replayDone struct {
 
 func (*replayDone) IgnoreDeadLetterLogging() {}
 
-// flushNow is a connection actor's note to itself to write what it holds;
-// it queues behind the frames already waiting, which is what coalesces them.
+// flushNow wakes a connection actor to write what its outbox holds.
 type flushNow struct{}
 
 func (*flushNow) IgnoreDeadLetterLogging() {}

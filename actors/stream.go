@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,11 +35,7 @@ type Stream struct {
 	channels []string
 	private  *actor.PID // the stream's own channel, for direct publishing
 
-	// Shared with the channel actors that feed the stream: what is queued
-	// for it and not yet written or dropped.
-	queuedFrames atomic.Int64
-	queuedBytes  atomic.Int64
-	dropped      atomic.Int64
+	out outbox // frames published to the stream and not yet written
 
 	abort  atomic.Bool  // stop without writing anything more
 	reason atomic.Int32 // the first CloseReason recorded wins
@@ -55,6 +52,9 @@ func (s *Stream) kill(r CloseReason) {
 	s.hub.sys.Root.Send(s.pid, theFlush)
 }
 
+// wake tells the connection actor that its outbox has frames.
+func (s *Stream) wake(ctx actor.SenderContext) { ctx.Send(s.pid, theFlush) }
+
 // Done is closed once the connection actor has stopped; from then on nothing
 // touches the ResponseWriter.
 func (s *Stream) Done() <-chan struct{} { return s.done }
@@ -63,7 +63,7 @@ func (s *Stream) Done() <-chan struct{} { return s.done }
 func (s *Stream) Reason() CloseReason { return CloseReason(s.reason.Load()) }
 
 // Dropped counts the frames a drop policy discarded for this stream.
-func (s *Stream) Dropped() int64 { return s.dropped.Load() }
+func (s *Stream) Dropped() int64 { return s.out.droppedCount() }
 
 // Wait blocks until the stream ends and returns why. When ctx (the request's
 // context) ends first, the client is gone: the stream stops without another
@@ -110,28 +110,15 @@ func (s *Stream) Publish(ctx context.Context, ev sse.Event) error {
 	return err
 }
 
-// pendingFrame is a frame waiting for the next flush; live frames were
-// counted against the stream's bound by the channel that sent them, replayed
-// ones only by their bytes.
-type pendingFrame struct {
-	f    *frame
-	live bool
-}
-
 // connActor is the only writer of its stream's ResponseWriter.
 type connActor struct {
-	s         *Stream
-	heartbeat time.Duration
-	timeout   time.Duration
-	policy    Overflow
-	maxFrames int64
-	maxBytes  int64
-	obs       Observer
-
-	pending   []pendingFrame
-	scheduled bool // a flushNow is queued
-	buf       []byte
-	lastWrite time.Time
+	s          *Stream
+	heartbeat  time.Duration
+	timeout    time.Duration
+	obs        Observer
+	spare      []*frame // the outbox's previous slice, reused
+	lastWrite  time.Time
+	noDeadline bool // the writer cannot take a write deadline
 
 	// For streams on several channels: the escaped names and the escaped
 	// last id of each, which make the composite id.
@@ -140,15 +127,8 @@ type connActor struct {
 }
 
 func newConnActor(s *Stream, cfg *Config) *connActor {
-	c := &connActor{
-		s:         s,
-		heartbeat: cfg.Heartbeat,
-		timeout:   cfg.WriteTimeout,
-		policy:    cfg.Overflow,
-		maxFrames: int64(cfg.MaxQueueFrames),
-		maxBytes:  int64(cfg.MaxQueueBytes),
-		obs:       cfg.Observer,
-	}
+	s.out.policy, s.out.maxFrame, s.out.maxBytes = cfg.Overflow, cfg.MaxQueueFrames, cfg.MaxQueueBytes
+	c := &connActor{s: s, heartbeat: cfg.Heartbeat, timeout: cfg.WriteTimeout, obs: cfg.Observer}
 	if len(s.channels) > 1 {
 		c.escNames = make([]string, len(s.channels))
 		c.escIDs = make([]string, len(s.channels))
@@ -162,10 +142,10 @@ func newConnActor(s *Stream, cfg *Config) *connActor {
 func (c *connActor) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
 	case *actor.Stopping:
+		c.s.out.close()
 		c.leave()
 		return
 	case *actor.Stopped:
-		c.pending = nil
 		c.obs.StreamClosed(c.s.Reason())
 		c.s.hub.streamClosed(c.s)
 		close(c.s.done)
@@ -178,15 +158,7 @@ func (c *connActor) Receive(ctx actor.Context) {
 		return
 	}
 	switch m := ctx.Message().(type) {
-	case *frame:
-		c.enqueue(ctx, m, true)
-	case *replayBatch:
-		for _, f := range m.frames {
-			c.s.queuedBytes.Add(int64(len(f.b)))
-			c.enqueue(ctx, f, false)
-		}
 	case *flushNow:
-		c.scheduled = false
 		if err := c.flush(nil); err != nil {
 			c.stop(ctx, writeReason(err))
 		}
@@ -205,62 +177,26 @@ func (c *connActor) stop(ctx actor.Context, r CloseReason) {
 	ctx.Stop(ctx.Self())
 }
 
-func (c *connActor) enqueue(ctx actor.Context, f *frame, live bool) {
-	if f.beat && (len(c.pending) > 0 || time.Since(c.lastWrite) < c.heartbeat/2) {
-		// Another channel of this stream, or data, kept it alive already.
-		c.release(f, live)
-		return
-	}
-	c.pending = append(c.pending, pendingFrame{f, live})
-	if c.policy == DropOldest {
-		c.dropOldest()
-	}
-	if !c.scheduled {
-		c.scheduled = true
-		ctx.Send(ctx.Self(), theFlush)
-	}
-}
-
-// dropOldest discards the oldest unwritten frames while the stream is over
-// its bound, keeping the newest.
-func (c *connActor) dropOldest() {
-	n := 0
-	for n < len(c.pending)-1 && c.over() {
-		c.release(c.pending[n].f, c.pending[n].live)
-		n++
-	}
-	if n > 0 {
-		clear(c.pending[:n])
-		c.pending = c.pending[n:]
-		c.s.dropped.Add(int64(n))
-		c.obs.Dropped(n)
-	}
-}
-
-func (c *connActor) over() bool {
-	return (c.maxFrames > 0 && c.s.queuedFrames.Load() > c.maxFrames) ||
-		(c.maxBytes > 0 && c.s.queuedBytes.Load() > c.maxBytes)
-}
-
-// release takes a frame off the stream's queued counters.
-func (c *connActor) release(f *frame, live bool) {
-	if live {
-		c.s.queuedFrames.Add(-1)
-	}
-	c.s.queuedBytes.Add(-int64(len(f.b)))
-}
-
-// flush writes every pending frame, then final, in one write and one flush,
+// flush writes everything queued, then final, in one write and one flush,
 // under the write deadline.
 func (c *connActor) flush(final []byte) error {
-	if len(c.pending) == 0 && len(final) == 0 {
+	frames := c.s.out.take(c.spare)
+	defer func() {
+		clear(frames)
+		c.spare = frames
+	}()
+	if len(frames) == 1 && frames[0].beat && time.Since(c.lastWrite) < c.heartbeat/2 {
+		// Another channel of this stream kept it alive already.
+		frames = frames[:0]
+	}
+	if len(frames) == 0 && len(final) == 0 {
 		return nil
 	}
-	buf := c.buf[:0]
+	bp := flushBuffers.Get().(*[]byte)
+	buf := (*bp)[:0]
 	events := 0
 	var oldest time.Time
-	for _, p := range c.pending {
-		f := p.f
+	for _, f := range frames {
 		if !f.beat {
 			events++
 			if oldest.IsZero() {
@@ -282,15 +218,15 @@ func (c *connActor) flush(final []byte) error {
 		buf = append(buf, f.b[f.idLen:]...)
 	}
 	buf = append(buf, final...)
-	for _, p := range c.pending {
-		c.release(p.f, p.live)
-	}
-	clear(c.pending)
-	c.pending = c.pending[:0]
 
-	err := c.s.rc.SetWriteDeadline(time.Now().Add(c.timeout))
-	if errors.Is(err, http.ErrNotSupported) {
-		err = nil
+	var err error
+	if !c.noDeadline {
+		err = c.s.rc.SetWriteDeadline(time.Now().Add(c.timeout))
+		if errors.Is(err, http.ErrNotSupported) {
+			// Not a network connection (a recorder, an in-process writer):
+			// nothing can stall, and asking again would allocate an error.
+			c.noDeadline, err = true, nil
+		}
 	}
 	if err == nil {
 		_, err = c.s.w.Write(buf)
@@ -302,13 +238,16 @@ func (c *connActor) flush(final []byte) error {
 	if events > 0 {
 		c.obs.Flushed(events, c.lastWrite.Sub(oldest))
 	}
-	// Keep a modest buffer for the next flush; drop one a burst inflated.
-	if cap(buf) > 64<<10 {
-		buf = nil
+	// An idle stream holds no buffer: it goes back to a pool shared by all
+	// streams, unless a burst inflated it.
+	if cap(buf) <= 64<<10 {
+		*bp = buf
+		flushBuffers.Put(bp)
 	}
-	c.buf = buf
 	return err
 }
+
+var flushBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 func writeReason(err error) CloseReason {
 	if errors.Is(err, os.ErrDeadlineExceeded) {

@@ -102,8 +102,21 @@ func (s *hubServer) subscribe(t *testing.T, query string, header http.Header) *c
 
 func (s *hubServer) trySubscribe(t *testing.T, query string, header http.Header) (*client, int) {
 	t.Helper()
+	return s.open(t, s.srv.URL+"/events?"+query, header)
+}
+
+// subscribeURL opens a stream at any URL, requiring a 200.
+func (s *hubServer) subscribeURL(t *testing.T, url string) *client {
+	t.Helper()
+	c, status := s.open(t, url, nil)
+	require.Equal(t, http.StatusOK, status, "GET %s", url)
+	return c
+}
+
+func (s *hubServer) open(t *testing.T, url string, header http.Header) (*client, int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.srv.URL+"/events?"+query, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	require.NoError(t, err)
 	for k, v := range header {
 		req.Header[k] = v
