@@ -39,7 +39,6 @@ func (d *deliveries) Flushed(events int, _ time.Duration) { d.n.Add(int64(events
 type fanout struct {
 	hub     *actors.Hub
 	count   *deliveries
-	cancel  context.CancelFunc
 	streams []*actors.Stream
 }
 

@@ -104,14 +104,6 @@ type closeMsg struct {
 
 func (*closeMsg) IgnoreDeadLetterLogging() {}
 
-// drainMsg asks the router to close every stream with a retry hint.
-type drainMsg struct {
-	retry time.Duration
-	done  chan struct{}
-}
-
-func (*drainMsg) IgnoreDeadLetterLogging() {}
-
 // countMsg asks the router for its number of live channel actors.
 type countMsg struct{ reply chan int }
 
