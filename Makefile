@@ -1,0 +1,33 @@
+# A thin Makefile: each target is one documented command.
+STATICCHECK_VERSION := v0.8.2
+GOBIN := $(shell go env GOPATH)/bin
+
+.PHONY: run test deps lint bench-quick bench
+
+# Run the hub on its in-memory default (:8080).
+run:
+	go run ./cmd/squall
+
+# The whole test suite, race detector on; installs what a fresh machine lacks.
+test: deps
+	go test -race -count=1 ./...
+	# Allocation counts are meaningless under the race detector: this one
+	# test runs without it.
+	go test -count=1 -run 'Allocations' ./actors/
+
+deps:
+	./scripts/deps.sh
+
+lint:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
+	go vet ./...
+	test -x $(GOBIN)/staticcheck || GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(GOBIN)/staticcheck ./...
+
+# The bench suite in quick mode (seconds): checks it works, not how fast.
+bench-quick:
+	go run ./bench -quick all
+
+# The full bench (minutes; see bench/README.md).
+bench:
+	go run ./bench all
