@@ -95,8 +95,10 @@ func (h *Hub) request(ctx context.Context, to *actor.PID, m *publishMsg) (string
 	}
 }
 
-// Open starts a stream on w, subscribed to opts.Channels. The caller has
-// already written and flushed the response headers, and must call
+// Open starts a stream on w, subscribed to opts.Channels. The caller has set
+// the response headers (and may have called WriteHeader, unflushed); the
+// stream's first flush sends them once its subscriptions are queued, so a
+// client that sees them receives every later publish. The caller must call
 // [Stream.Wait] before its handler returns.
 func (h *Hub) Open(w http.ResponseWriter, opts StreamOptions) (*Stream, error) {
 	if len(opts.Channels) == 0 {
@@ -111,6 +113,9 @@ func (h *Hub) Open(w http.ResponseWriter, opts StreamOptions) (*Stream, error) {
 		id, ok := points[ch]
 		h.sys.Root.Send(h.router, &joinMsg{channel: ch, s: s, lastID: id, hasLastID: ok})
 	}
+	// The joins are queued at the router ahead of any publish the client
+	// can make once it sees the headers, which this first flush sends.
+	s.wake(h.sys.Root)
 	return s, nil
 }
 
@@ -127,6 +132,7 @@ func (h *Hub) OpenDirect(w http.ResponseWriter) (*Stream, error) {
 		return nil, err
 	}
 	h.sys.Root.Send(private, &joinMsg{s: s})
+	s.wake(h.sys.Root)
 	return s, nil
 }
 
@@ -222,14 +228,14 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		close(h.shutDone)
 		h.asyncCancel()
 		h.async.Wait()
+		// The router stops its channels and waits for each to be gone
+		// before it stops itself; stopping it directly would send Stop to
+		// any channel that had just stopped on its own.
 		stopped := make(chan struct{})
-		f := h.sys.Root.StopFuture(h.router)
-		go func() {
-			_ = f.Wait()
-			close(stopped)
-		}()
+		h.sys.Root.Send(h.router, &closeChannels{done: stopped})
 		select {
 		case <-stopped:
+			h.sys.Root.Stop(h.router)
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
@@ -247,7 +253,14 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 type router struct {
 	hub      *Hub
 	channels map[string]*routed
+	closed   chan struct{} // set by closeChannels: closed once no child is left
 }
+
+// closeChannels asks the router to stop every channel actor and close done
+// once all of them are gone.
+type closeChannels struct{ done chan struct{} }
+
+func (*closeChannels) IgnoreDeadLetterLogging() {}
 
 type routed struct {
 	pid *actor.PID
@@ -273,6 +286,22 @@ func (r *router) Receive(ctx actor.Context) {
 		}
 	case *countMsg:
 		m.reply <- len(r.channels)
+	case *closeChannels:
+		r.closed = m.done
+		for name, c := range r.channels {
+			ctx.Stop(c.pid)
+			delete(r.channels, name)
+		}
+		r.closeIfEmpty(ctx)
+	case *actor.Terminated:
+		r.closeIfEmpty(ctx)
+	}
+}
+
+func (r *router) closeIfEmpty(ctx actor.Context) {
+	if r.closed != nil && len(ctx.Children()) == 0 {
+		close(r.closed)
+		r.closed = nil
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 	"github.com/squall-sse/squall/httpedge/sse"
 )
 
-// gatedWriter is a client whose first write blocks until open is closed: a
+// gatedWriter is a client whose first write of data blocks until open is closed: a
 // reader that stalls, then catches up.
 type gatedWriter struct {
 	header  http.Header
@@ -37,6 +37,9 @@ func (w *gatedWriter) Header() http.Header { return w.header }
 func (w *gatedWriter) WriteHeader(int)     {}
 func (w *gatedWriter) Flush()              {}
 func (w *gatedWriter) Write(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil // the stream's first flush, of headers only
+	}
 	w.once.Do(func() { close(w.entered) })
 	<-w.open
 	w.mu.Lock()

@@ -119,6 +119,7 @@ type connActor struct {
 	spare      []*frame // the outbox's previous slice, reused
 	lastWrite  time.Time
 	noDeadline bool // the writer cannot take a write deadline
+	started    bool // the response headers have been flushed
 
 	// For streams on several channels: the escaped names and the escaped
 	// last id of each, which make the composite id.
@@ -190,8 +191,11 @@ func (c *connActor) flush(final []byte) error {
 		frames = frames[:0]
 	}
 	if len(frames) == 0 && len(final) == 0 {
-		return nil
+		if c.started {
+			return nil
+		}
 	}
+	c.started = true
 	bp := flushBuffers.Get().(*[]byte)
 	buf := (*bp)[:0]
 	events := 0

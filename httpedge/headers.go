@@ -4,10 +4,12 @@ import (
 	"net/http"
 )
 
-// StartStream writes the SSE response headers and flushes them, so that the
-// client (and any proxy between) sees the stream open before the first event.
-// It must be called before anything else is written to w.
-func StartStream(w http.ResponseWriter, r *http.Request) error {
+// WriteHeaders sets the SSE response headers and writes the status line
+// without flushing. A stream opened with actors.Hub.Open or OpenDirect
+// flushes them itself once it is subscribed, so a client that sees the
+// headers knows that anything published from then on reaches it. It must be
+// called before anything else is written to w.
+func WriteHeaders(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -20,5 +22,4 @@ func StartStream(w http.ResponseWriter, r *http.Request) error {
 	h.Del("Content-Encoding")
 	h.Del("Content-Length")
 	w.WriteHeader(http.StatusOK)
-	return http.NewResponseController(w).Flush()
 }

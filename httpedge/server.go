@@ -122,9 +122,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeBusy(w, http.StatusServiceUnavailable, time.Second, "draining: reconnect to another node")
 		return
 	}
-	if err := StartStream(w, r); err != nil {
-		return
-	}
+	WriteHeaders(w, r)
 	stream, err := s.cfg.Hub.Open(w, actors.StreamOptions{Channels: channels, LastEventID: lastID})
 	if err != nil {
 		// Headers are out: end the stream with a hint to come back.

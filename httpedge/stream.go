@@ -18,9 +18,7 @@ type Producer func(ctx context.Context, s *actors.Stream) error
 // client.
 func StreamHandler(hub *actors.Hub, produce Producer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := StartStream(w, r); err != nil {
-			return
-		}
+		WriteHeaders(w, r)
 		s, err := hub.OpenDirect(w)
 		if err != nil {
 			return

@@ -33,6 +33,16 @@ func NewHub(t testing.TB, cfg actors.Config) *actors.Hub {
 		return slog.New(slog.DiscardHandler)
 	}))
 	cfg.System = sys
+	// A dead letter that is not marked ignorable starts protoactor's
+	// throttle goroutine, which goleak reports a second later, far from
+	// its cause: report it here, with the message that caused it.
+	sub := sys.EventStream.Subscribe(func(msg any) {
+		if dl, ok := msg.(*actor.DeadLetterEvent); ok {
+			if _, ignorable := dl.Message.(actor.IgnoreDeadLetterLogging); !ignorable {
+				t.Errorf("actorstest: dead letter %T %+v to %v", dl.Message, dl.Message, dl.PID)
+			}
+		}
+	})
 	h := actors.New(cfg)
 	// Everything registered now but the hub's router (the system's own
 	// processes and the supervising guardian) outlives the hub.
@@ -43,6 +53,7 @@ func NewHub(t testing.TB, cfg actors.Config) *actors.Hub {
 		require.NoError(t, h.Shutdown(ctx), "Hub.Shutdown")
 		require.Eventually(t, func() bool { return LiveActors(sys) == base },
 			5*time.Second, 5*time.Millisecond, "actors left alive after Shutdown: %d, want %d", LiveActors(sys), base)
+		sys.EventStream.Unsubscribe(sub)
 		sys.Shutdown()
 	})
 	return h
