@@ -1,0 +1,20 @@
+// Package httpedge is Squall's HTTP edge: the hub's API (GET /events,
+// POST /publish, GET /healthz, GET /readyz) as an http.Handler, and
+// [StreamHandler], which turns a producer function into an SSE endpoint.
+//
+// Its subpackage sse holds the wire format and the spec parser; it depends
+// on the standard library only.
+//
+// # Concurrency
+//
+// Each stream's handler goroutine sets the headers, opens the stream on the
+// hub and parks in Stream.Wait; the stream's connection actor does every
+// write. A producer given to StreamHandler runs on its own goroutine, which
+// the handler waits for before it returns.
+//
+// # Shutdown
+//
+// [Server.StartDraining] turns /readyz to 503 and refuses new streams; the
+// hub's Drain then closes the open ones with a retry hint, and
+// http.Server.Shutdown finds no handler left to wait for.
+package httpedge
