@@ -102,6 +102,7 @@ func (a *channelActor) publish(ctx actor.Context, m *publishMsg) {
 	a.hist.add(f)
 	a.fanout(ctx, f)
 	m.reply <- publishReply{id: id}
+	a.checkIdle(ctx) // a publish nobody hears and nothing keeps ends here
 }
 
 func (a *channelActor) deliver(ctx actor.Context, m *deliverMsg) {
@@ -115,6 +116,7 @@ func (a *channelActor) deliver(ctx actor.Context, m *deliverMsg) {
 		w.live = append(w.live, f)
 	}
 	a.fanout(ctx, f)
+	a.checkIdle(ctx)
 }
 
 func (a *channelActor) encode(ev sse.Event, id string, pos Pos) (*frame, error) {

@@ -34,7 +34,7 @@ type hubServer struct {
 	srv  *httptest.Server
 }
 
-func newHubServer(t *testing.T, cfg actors.Config, edge httpedge.Config, opts ...func(*httptest.Server)) *hubServer {
+func newHubServer(t testing.TB, cfg actors.Config, edge httpedge.Config, opts ...func(*httptest.Server)) *hubServer {
 	t.Helper()
 	h := actorstest.NewHub(t, cfg)
 	edge.Hub = h
@@ -128,7 +128,7 @@ func (s *hubServer) open(t *testing.T, url string, header http.Header) (*client,
 		resp.Body.Close()
 		return nil, resp.StatusCode
 	}
-	c := &client{resp: resp, events: make(chan sse.Event, 100000), comments: make(chan string, 1000),
+	c := &client{resp: resp, events: make(chan sse.Event, 10000), comments: make(chan string, 1000),
 		retries: make(chan time.Duration, 100), cancel: cancel, done: make(chan struct{})}
 	p := sse.NewParser(resp.Body)
 	p.Comment = func(text string) {
