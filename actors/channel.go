@@ -11,8 +11,6 @@ import (
 	"github.com/squall-sse/squall/httpedge/sse"
 )
 
-// keepaliveFrame is the shared heartbeat, never modified.
-var keepaliveFrame = &frame{b: sse.Keepalive, beat: true}
 
 // channelActor owns one channel: its subscribers, its heartbeat timer and,
 // in memory mode, its history. What survives a restart: nothing; its
@@ -287,7 +285,7 @@ func (a *channelActor) tick(ctx actor.Context) {
 	hb := a.hub.cfg.Heartbeat
 	if hb > 0 && len(a.subs) > 0 && time.Since(a.lastPublish) >= hb {
 		for _, s := range a.subs {
-			if s.out.pushIdle(keepaliveFrame) {
+			if s.out.pushIdle(a.hub.beat) {
 				s.wake(ctx)
 			}
 		}

@@ -56,6 +56,12 @@ type Config struct {
 	// ": keepalive" comment. Zero means 15s; negative disables heartbeats.
 	Heartbeat time.Duration
 
+	// HeartbeatEvent, when set, makes the heartbeat a named event with empty
+	// data (for clients that watch for one, such as tempest-react-sdk's
+	// heartbeatEvents: ["ping"]) instead of the ": keepalive" comment, which
+	// EventSource never sees. It must not contain CR, LF or NUL.
+	HeartbeatEvent string
+
 	// WriteTimeout bounds every flush to a client. Zero means 10s.
 	WriteTimeout time.Duration
 

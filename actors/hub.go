@@ -22,6 +22,7 @@ type Hub struct {
 	ownSys bool
 	router *actor.PID
 	props  *actor.Props // shared options of connection actors
+	beat   *frame       // the heartbeat every channel sends, shared
 
 	closed   atomic.Bool
 	shutOnce sync.Once
@@ -47,6 +48,14 @@ func New(cfg Config) *Hub {
 		logger := cfg.Logger
 		h.sys = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
 		h.ownSys = true
+	}
+	h.beat = &frame{b: sse.Keepalive, beat: true}
+	if cfg.HeartbeatEvent != "" {
+		b, err := sse.AppendEvent(nil, sse.Event{Event: cfg.HeartbeatEvent})
+		if err != nil {
+			panic("actors: Config.HeartbeatEvent: " + err.Error())
+		}
+		h.beat.b = b
 	}
 	h.asyncCtx, h.asyncCancel = context.WithCancel(context.Background())
 	h.props = actor.PropsFromProducer(nil, actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy))

@@ -222,3 +222,12 @@ func TestStalledReaderIsDisconnectedOthersKeepReceiving(t *testing.T) {
 	assert.Equal(t, 0, obs.count(actors.WriteTimeout), "no healthy reader timed out")
 	_ = stalled
 }
+
+func TestHeartbeatAsNamedEvent(t *testing.T) {
+	s := newHubServer(t, actors.Config{Heartbeat: 50 * time.Millisecond, HeartbeatEvent: "ping"}, httpedge.Config{})
+	c := s.subscribe(t, "channel=a", nil)
+	ev := c.next(t)
+	assert.Equal(t, "ping", ev.Event)
+	assert.Empty(t, ev.Data)
+	assert.Empty(t, ev.ID, "a heartbeat does not move the resume point")
+}
