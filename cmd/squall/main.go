@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge"
+	"github.com/squall-sse/squall/httpedge/sse"
 )
 
 func main() {
@@ -37,6 +37,8 @@ func main() {
 type options struct {
 	addr       string
 	heartbeat  time.Duration
+	beatEvent  string
+	writeTO    time.Duration
 	maxBody    int64
 	history    int
 	historyTTL time.Duration
@@ -52,6 +54,8 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs := flag.NewFlagSet("squall", flag.ContinueOnError)
 	fs.StringVar(&o.addr, "addr", ":8080", "listen address")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 15*time.Second, "idle time before a keepalive comment; 0 disables")
+	fs.StringVar(&o.beatEvent, "heartbeat-event", "", `send heartbeats as this named event (e.g. "ping") instead of a comment`)
+	fs.DurationVar(&o.writeTO, "write-timeout", 10*time.Second, "bound on every write to a client; also the TCP user timeout that reaps vanished peers")
 	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "largest publish body in bytes")
 	fs.IntVar(&o.history, "history", 1000, "events kept per channel for Last-Event-ID resume; 0 disables")
 	fs.DurationVar(&o.historyTTL, "history-ttl", 10*time.Minute, "how long an event stays replayable; 0 keeps by count only")
@@ -101,16 +105,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	if err := sse.ValidName(o.beatEvent); err != nil {
+		return fmt.Errorf("--heartbeat-event: %w", err)
+	}
 	overflow, err := actors.ParseOverflow(o.overflow)
 	if err != nil {
 		return err
 	}
 	cfg := actors.Config{
-		Logger:     log,
-		Heartbeat:  o.heartbeat,
-		Overflow:   overflow,
-		History:    o.history,
-		HistoryTTL: o.historyTTL,
+		Logger:         log,
+		Heartbeat:      o.heartbeat,
+		HeartbeatEvent: o.beatEvent,
+		WriteTimeout:   o.writeTO,
+		Overflow:       overflow,
+		History:        o.history,
+		HistoryTTL:     o.historyTTL,
 	}
 	// The flags say 0 for "off"; the library says negative.
 	if o.heartbeat == 0 {
@@ -128,7 +137,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		mountDebug(edge)
 	}
 
-	ln, err := net.Listen("tcp", o.addr)
+	ln, err := listen(ctx, o.addr, o.writeTO)
 	if err != nil {
 		_ = hub.Shutdown(ctx)
 		return err
