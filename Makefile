@@ -26,8 +26,8 @@ lint:
 
 # The bench suite in quick mode (seconds): checks it works, not how fast.
 bench-quick:
-	go run ./bench -quick all
+	go run ./bench -quick
 
 # The full bench (minutes; see bench/README.md).
 bench:
-	go run ./bench all
+	go run ./bench

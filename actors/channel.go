@@ -11,7 +11,6 @@ import (
 	"github.com/squall-sse/squall/httpedge/sse"
 )
 
-
 // channelActor owns one channel: its subscribers, its heartbeat timer and,
 // in memory mode, its history. What survives a restart: nothing; its
 // supervisor stops it instead, and Stopping closes its subscribers so that
@@ -27,6 +26,10 @@ type channelActor struct {
 	// Cluster mode: streams whose replay is being fetched, with the live
 	// frames that arrived meanwhile.
 	waiting map[*Stream]*waitingJoin
+	// Cluster mode: a replay read from the shared history can run ahead of
+	// the relay, so the same events may still arrive live afterwards. Each
+	// entry is the newest position a stream already got from its replay.
+	skip map[*Stream]Pos
 
 	hist        history
 	last        Pos
@@ -138,6 +141,9 @@ func (a *channelActor) fanout(ctx actor.Context, f *frame) {
 	obs.Published(a.name)
 	var kicked []*Stream
 	for _, s := range a.subs {
+		if len(a.skip) > 0 && a.replayedAlready(s, f) {
+			continue
+		}
 		wake, dropped, kick := s.out.push(f)
 		if wake {
 			s.wake(ctx)
@@ -153,6 +159,20 @@ func (a *channelActor) fanout(ctx actor.Context, f *frame) {
 		a.remove(s)
 		s.kill(SlowConsumer)
 	}
+}
+
+// replayedAlready reports whether s got f in its replay; the first frame
+// past the replay ends the check for s.
+func (a *channelActor) replayedAlready(s *Stream, f *frame) bool {
+	newest, ok := a.skip[s]
+	if !ok || f.pos.IsZero() {
+		return false
+	}
+	if newest.Less(f.pos) {
+		delete(a.skip, s)
+		return false
+	}
+	return true
 }
 
 func (a *channelActor) join(ctx actor.Context, m *joinMsg) {
@@ -223,8 +243,23 @@ func (a *channelActor) replayed(ctx actor.Context, m *replayDone) {
 	case ReplayExpired:
 		status = resumeExpired
 	}
+	if last := lastPos(frames); !last.IsZero() {
+		if a.skip == nil {
+			a.skip = map[*Stream]Pos{}
+		}
+		a.skip[m.s] = last
+	}
 	a.sendReplay(ctx, m.s, w.lastID, frames, status)
 	a.add(m.s)
+}
+
+func lastPos(frames []*frame) Pos {
+	for i := len(frames) - 1; i >= 0; i-- {
+		if !frames[i].pos.IsZero() {
+			return frames[i].pos
+		}
+	}
+	return Pos{}
 }
 
 // sendReplay sends a reset event when the resume point was not found, then
@@ -252,6 +287,7 @@ func (a *channelActor) add(s *Stream) {
 
 func (a *channelActor) remove(s *Stream) {
 	delete(a.waiting, s)
+	delete(a.skip, s)
 	i, ok := a.idx[s]
 	if !ok {
 		return

@@ -6,6 +6,17 @@ import (
 	"github.com/squall-sse/squall/httpedge/sse"
 )
 
+// Cluster is what a hub in cluster mode hands its publishes to and reads its
+// history from (a redisrelay.Relay). With it, [Hub.Publish] goes through the
+// cluster, so every node sees one order and the call site does not change
+// between memory and cluster mode.
+type Cluster interface {
+	Replayer
+	// Publish appends ev to channel's history and sends it to every node,
+	// and returns the id every node will send with it.
+	Publish(ctx context.Context, channel string, ev sse.Event) (string, error)
+}
+
 // Replayer reads a channel's retained history in cluster mode, where it lives
 // outside the process (in Redis) so that any node can replay it.
 type Replayer interface {

@@ -87,8 +87,8 @@ type Config struct {
 
 	// Cluster, when set, makes the hub deliver only what [Hub.Deliver] hands
 	// it (a relay fed by Redis) and replay from Cluster instead of an
-	// in-memory history; [Hub.Publish] is then refused.
-	Cluster Replayer
+	// in-memory history; [Hub.Publish] then publishes through Cluster.
+	Cluster Cluster
 
 	// Observer is told about streams, flushes and drops, for metrics. Nil
 	// observes nothing.

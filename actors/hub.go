@@ -73,14 +73,18 @@ func (h *Hub) Config() Config { return h.cfg }
 
 // Publish assigns the event an id (unless ev.ID is set), keeps it in the
 // channel's history and sends it to every subscriber of channel, returning the
-// id. It waits only for the channel actor to take the event, never for a
-// client. Callers validate the channel name.
+// id. It waits only for the channel actor to take the event (in cluster
+// mode, for Redis to take it), never for a client. Callers validate the
+// channel name.
 func (h *Hub) Publish(ctx context.Context, channel string, ev sse.Event) (string, error) {
-	if h.cfg.Cluster != nil {
-		return "", ErrClusterMode
-	}
 	if err := ev.Validate(); err != nil {
 		return "", err
+	}
+	if h.cfg.Cluster != nil {
+		if h.closed.Load() {
+			return "", ErrClosed
+		}
+		return h.cfg.Cluster.Publish(ctx, channel, ev)
 	}
 	return h.request(ctx, h.router, &publishMsg{channel: channel, ev: ev})
 }

@@ -54,9 +54,6 @@ func CloseReasons() []CloseReason {
 var (
 	// ErrClosed is returned by a hub or stream that no longer accepts work.
 	ErrClosed = errors.New("actors: closed")
-	// ErrClusterMode is returned by Hub.Publish on a hub fed by a relay:
-	// publish through the relay's publisher so every node sees one order.
-	ErrClusterMode = errors.New("actors: hub is in cluster mode; publish through the relay")
 )
 
 func errorf(format string, args ...any) error {

@@ -40,6 +40,12 @@ type Stream struct {
 	abort  atomic.Bool  // stop without writing anything more
 	reason atomic.Int32 // the first CloseReason recorded wins
 	done   chan struct{}
+
+	// ended is set, under cutMu, once the connection actor has stopped:
+	// from then on the server may reuse the connection, so cut must not
+	// touch its deadline.
+	cutMu sync.Mutex
+	ended bool
 }
 
 // setReason records why the stream ends unless a reason is already set.
@@ -49,7 +55,22 @@ func (s *Stream) setReason(r CloseReason) { s.reason.CompareAndSwap(0, int32(r))
 func (s *Stream) kill(r CloseReason) {
 	s.setReason(r)
 	s.abort.Store(true)
+	if r == SlowConsumer {
+		s.cut()
+	}
 	s.hub.sys.Root.Send(s.pid, theFlush)
+}
+
+// cut interrupts a write in progress. A slow consumer's connection actor is
+// usually blocked writing to a client that stopped reading; without the cut
+// it would hold the connection until its write deadline, long after the
+// stream was dropped.
+func (s *Stream) cut() {
+	s.cutMu.Lock()
+	defer s.cutMu.Unlock()
+	if !s.ended && s.rc != nil {
+		_ = s.rc.SetWriteDeadline(time.Now())
+	}
 }
 
 // wake tells the connection actor that its outbox has frames.
@@ -80,13 +101,19 @@ func (s *Stream) Wait(ctx context.Context) CloseReason {
 }
 
 // Close ends the stream after everything already published to it is written,
-// optionally sending a reconnect hint first (retry > 0).
-func (s *Stream) Close(retry time.Duration) {
+// optionally sending a reconnect hint first (retry > 0). Its reason is
+// [Closed].
+func (s *Stream) Close(retry time.Duration) { s.CloseWith(Closed, retry) }
+
+// CloseWith is Close with the reason the stream reports (and the Observer
+// counts), such as [Shutdown] for a drain or [Expired] for a token that
+// ran out.
+func (s *Stream) CloseWith(reason CloseReason, retry time.Duration) {
 	var final []byte
 	if retry > 0 {
 		final = sse.AppendRetry(nil, retry)
 	}
-	s.hub.sys.Root.Send(s.pid, &closeMsg{reason: Closed, final: final})
+	s.hub.sys.Root.Send(s.pid, &closeMsg{reason: reason, final: final})
 }
 
 // Publish sends ev to this stream alone. It needs a stream opened with
@@ -147,6 +174,9 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.leave()
 		return
 	case *actor.Stopped:
+		c.s.cutMu.Lock()
+		c.s.ended = true
+		c.s.cutMu.Unlock()
 		c.obs.StreamClosed(c.s.Reason())
 		c.s.hub.streamClosed(c.s)
 		close(c.s.done)

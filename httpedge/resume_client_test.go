@@ -21,7 +21,9 @@ import (
 
 // cutter lets a test cut the stream being served, as a network failure
 // would, at a moment of its choosing.
-type cutter struct{ cancel atomic.Pointer[context.CancelFunc] }
+type cutter struct {
+	cancel atomic.Pointer[context.CancelFunc]
+}
 
 func (c *cutter) wrap(srv *httptest.Server) {
 	next := srv.Config.Handler

@@ -39,17 +39,48 @@ type Config struct {
 	MaxChannels int
 	// Logger gets one line per stream open and close. Nil discards.
 	Logger *slog.Logger
+
+	// Auth, when set, requires a token (see [Auth], [Claims]) on /events
+	// and /publish. Nil serves everyone.
+	Auth *Auth
+	// CORSOrigins lists the origins whose pages may call the API from a
+	// browser, each "scheme://host[:port]" (sent credentials) or "*" (any
+	// origin, without credentials). Empty: same-origin pages only.
+	CORSOrigins []string
+	// MaxStreams bounds the streams open at once (503 above). Zero means
+	// DefaultMaxStreams; negative means no limit.
+	MaxStreams int
+	// MaxStreamsPerIP bounds the streams open at once from one client
+	// address (429 above). Zero or negative means no limit.
+	MaxStreamsPerIP int
+	// TrustProxy takes the client address from the last X-Forwarded-For
+	// hop, for the per-IP limit and the logs. Set it only behind a proxy
+	// that appends to that header (nginx: $proxy_add_x_forwarded_for).
+	TrustProxy bool
+	// Metrics, when set, counts the edge's refusals and is served at
+	// GET /metrics. Pass the same Metrics to the hub as its Observer.
+	Metrics *Metrics
+	// Demo serves the demo page at GET / (and its assets under /demo/).
+	Demo bool
 }
 
 // Server is the hub's HTTP API: GET /events, POST /publish, GET /healthz and
-// GET /readyz.
+// GET /readyz, plus GET /metrics and the demo page at GET / when
+// configured.
 type Server struct {
-	cfg      Config
-	mux      *http.ServeMux
-	draining atomic.Bool
+	cfg         Config
+	mux         *http.ServeMux
+	handler     http.Handler // mux, behind CORS when origins are configured
+	draining    atomic.Bool
+	auth        *authenticator // nil: auth off
+	cors        *cors
+	crossOrigin *http.CrossOriginProtection
+	streams     *streams
+	metrics     *Metrics
 }
 
-// New returns a Server. It panics if cfg.Hub is nil.
+// New returns a Server. It panics if cfg.Hub is nil, if cfg.Auth has no
+// secret, or if an origin fails [ValidOrigin].
 func New(cfg Config) *Server {
 	if cfg.Hub == nil {
 		panic("httpedge: Config.Hub is nil")
@@ -66,25 +97,46 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: cfg.Metrics,
+		cors: newCORS(cfg.CORSOrigins), crossOrigin: newCrossOrigin(cfg.CORSOrigins),
+		streams: newStreams(cfg.MaxStreams, cfg.MaxStreamsPerIP)}
+	if cfg.Auth != nil {
+		s.auth = newAuthenticator(cfg.Auth)
+	}
+	s.handler = s.mux
+	if s.cors.enabled() {
+		s.handler = s.cors.wrap(s.mux)
+	}
 	s.mux.HandleFunc("GET /events", s.events)
 	s.mux.HandleFunc("POST /publish", s.publish)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	}
+	if cfg.Demo {
+		s.mountDemo()
+	}
 	return s
 }
 
-// Handle mounts an extra handler on the server's mux (the demo page,
-// metrics).
+// Handle mounts an extra handler on the server's mux (pprof, an
+// application's own endpoints).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // StartDraining turns /readyz to 503 and refuses new streams, so a load
 // balancer moves clients elsewhere before the streams are closed.
-func (s *Server) StartDraining() { s.draining.Store(true) }
+func (s *Server) StartDraining() {
+	s.draining.Store(true)
+	s.streams.startDraining()
+}
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if s.draining.Load() {
@@ -107,6 +159,9 @@ const MaxLastEventID = 8 << 10
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	channels, err := s.channels(r)
 	if err != nil {
+		if errors.Is(err, errTooManyChannels) {
+			s.metrics.limitRejected(limitChannels)
+		}
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -118,10 +173,22 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid Last-Event-ID: it must be at most 8 KiB without CR, LF or NUL")
 		return
 	}
-	if s.draining.Load() {
-		writeBusy(w, http.StatusServiceUnavailable, time.Second, "draining: reconnect to another node")
+	claims, _, ok := s.authenticate(w, r)
+	if !ok {
 		return
 	}
+	for _, ch := range channels {
+		if claims != nil && !claims.CanSubscribe(ch) {
+			s.forbidden(w, r, claims, "subscribe", ch)
+			return
+		}
+	}
+	ip := clientIP(r, s.cfg.TrustProxy)
+	sl := s.admit(w, r, ip)
+	if sl == nil {
+		return
+	}
+	defer s.streams.release(sl)
 	WriteHeaders(w, r)
 	stream, err := s.cfg.Hub.Open(w, actors.StreamOptions{Channels: channels, LastEventID: lastID})
 	if err != nil {
@@ -129,11 +196,29 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(sse.AppendRetry(nil, time.Second))
 		return
 	}
+	sl.attach(stream)
+	stopExpiry := s.closeAtExpiry(stream, claims)
 	start := time.Now()
-	s.cfg.Logger.Info("stream open", "remote", r.RemoteAddr, "channels", channels, "resume", lastID != "")
+	attrs := s.logAttrs(r, ip, channels, claims)
+	s.cfg.Logger.Info("stream open", append(attrs, "resume", lastID != "")...)
 	reason := stream.Wait(r.Context())
-	s.cfg.Logger.Info("stream close", "remote", r.RemoteAddr, "channels", channels,
-		"reason", reason.String(), "dropped", stream.Dropped(), "duration", time.Since(start).Round(time.Millisecond))
+	stopExpiry()
+	s.cfg.Logger.Info("stream close", append(attrs,
+		"reason", reason.String(), "dropped", stream.Dropped(), "duration", time.Since(start).Round(time.Millisecond))...)
+}
+
+// logAttrs are the attributes of a stream's open and close lines.
+func (s *Server) logAttrs(r *http.Request, ip string, channels []string, c *Claims) []any {
+	attrs := make([]any, 0, 12)
+	attrs = append(attrs, "remote", r.RemoteAddr)
+	if s.cfg.TrustProxy {
+		attrs = append(attrs, "ip", ip)
+	}
+	attrs = append(attrs, "channels", channels)
+	if c != nil {
+		attrs = append(attrs, "sub", c.subject())
+	}
+	return attrs
 }
 
 func (s *Server) channels(r *http.Request) ([]string, error) {
@@ -142,7 +227,7 @@ func (s *Server) channels(r *http.Request) ([]string, error) {
 		return nil, errors.New("missing channel: use /events?channel=NAME")
 	}
 	if len(names) > s.cfg.MaxChannels {
-		return nil, fmt.Errorf("too many channels: at most %d per stream", s.cfg.MaxChannels)
+		return nil, fmt.Errorf("%w: at most %d per stream", errTooManyChannels, s.cfg.MaxChannels)
 	}
 	out := make([]string, 0, len(names))
 	seen := make(map[string]bool, len(names))
@@ -169,9 +254,24 @@ type publishBody struct {
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	claims, src, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	if err := s.crossOriginRefused(r, src); err != nil {
+		writeError(w, http.StatusForbidden, err.Error())
+		return
+	}
 	channel, ev, status, err := s.decodePublish(w, r)
 	if err != nil {
+		if status == http.StatusRequestEntityTooLarge {
+			s.metrics.limitRejected(limitBody)
+		}
 		writeError(w, status, err.Error())
+		return
+	}
+	if claims != nil && !claims.CanPublish(channel) {
+		s.forbidden(w, r, claims, "publish", channel)
 		return
 	}
 	id, err := s.cfg.Publisher.Publish(r.Context(), channel, ev)

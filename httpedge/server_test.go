@@ -197,7 +197,10 @@ func TestClientGoneStopsItsActors(t *testing.T) {
 
 func TestStalledReaderIsDisconnectedOthersKeepReceiving(t *testing.T) {
 	obs := newCloseCounter()
-	s := newHubServer(t, actors.Config{MaxQueueBytes: 256 << 10, WriteTimeout: 2 * time.Second, Observer: obs}, httpedge.Config{}, smallSendBuffers)
+	// The write timeout is far longer than the publishes take, even on a
+	// loaded machine, so that the queue bound is what trips (a shorter one
+	// races it: the blocked write may time out first).
+	s := newHubServer(t, actors.Config{MaxQueueBytes: 256 << 10, WriteTimeout: time.Minute, Observer: obs}, httpedge.Config{}, smallSendBuffers)
 	stalled := dialStalled(t, s.srv.Listener.Addr().String(), "/events?channel=feed")
 	var readers []*client
 	for range 100 {

@@ -1,5 +1,6 @@
 // Command squall runs the Squall SSE hub: GET /events, POST /publish,
-// GET /healthz and GET /readyz, in memory by default.
+// GET /healthz, GET /readyz, GET /metrics and the demo page at GET /, in
+// memory by default.
 //
 // Every flag has an environment equivalent, SQUALL_ and the flag name in
 // upper case with dashes as underscores (--max-body → SQUALL_MAX_BODY); a
@@ -9,7 +10,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -25,6 +25,7 @@ import (
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge"
 	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/redisrelay"
 )
 
 func main() {
@@ -47,6 +48,9 @@ type options struct {
 	logFormat  string
 	logLevel   string
 	pprof      bool
+	redisURL   string
+	prefix     string
+	edge       edgeOptions
 }
 
 func parse(args []string, getenv func(string) string) (options, error) {
@@ -63,7 +67,10 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.overflow, "overflow", "disconnect", "slow-consumer policy: disconnect, drop-oldest or drop-newest")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.redisURL, "redis", "", "Redis URL (redis://host:port/db) for cluster mode; empty runs in memory")
+	fs.StringVar(&o.prefix, "redis-prefix", "sse", "prefix of the Redis channels and history streams; the same on every node")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ and /debug/memstats (for the bench suite)")
+	o.edge.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -131,8 +138,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if o.historyTTL == 0 {
 		cfg.HistoryTTL = -1
 	}
+	ecfg := httpedge.Config{MaxBody: o.maxBody, Logger: log}
+	metrics, err := o.edge.configure(&ecfg, log)
+	if err != nil {
+		return err
+	}
+	cfg.Observer = metrics
+	mode := "memory"
+	var relay *redisrelay.Relay
+	if o.redisURL != "" {
+		mode = "cluster"
+		relay, err = redisrelay.New(redisrelay.Config{URL: o.redisURL, Prefix: o.prefix,
+			History: cfg.History, HistoryTTL: cfg.HistoryTTL, Logger: log})
+		if err != nil {
+			return err
+		}
+		cfg.Cluster = relay
+	}
 	hub := actors.New(cfg)
-	edge := httpedge.New(httpedge.Config{Hub: hub, MaxBody: o.maxBody, Logger: log})
+	if relay != nil {
+		relay.Start(hub.System(), hub)
+		ecfg.Ready = relay.Ready
+		metrics.SetRelayReady(relay.Ready)
+		// The relay stops after the hub, so publishes in flight during the
+		// drain still reach Redis.
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := relay.Shutdown(ctx); err != nil {
+				log.Warn("relay shutdown", "err", err)
+			}
+		}()
+	}
+	ecfg.Hub = hub
+	edge := httpedge.New(ecfg)
 	if o.pprof {
 		mountDebug(edge)
 	}
@@ -143,7 +182,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	srv := &http.Server{Handler: edge, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	log.Info("squall listening", "addr", ln.Addr().String(), "mode", "memory")
+	log.Info("squall listening", "addr", ln.Addr().String(), "mode", mode)
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -156,24 +195,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("draining", "window", o.drain)
-	edge.StartDraining()
-	dctx, cancel := context.WithTimeout(context.Background(), o.drain)
-	defer cancel()
-	// Streams first: http.Server.Shutdown waits for their handlers, which
-	// return once their connection actors have sent the retry hint and
-	// stopped.
-	if err := hub.Shutdown(dctx); err != nil {
-		log.Warn("drain window passed with streams still open", "err", err)
-	}
-	if err := srv.Shutdown(dctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	log.Info("stopped")
-	return nil
+	return shutdown(log, o.drain, edge, srv, hub, served)
 }
 
 // mountDebug serves pprof and a memory snapshot taken right after a GC, which

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall/httpedge"
+)
+
+// edgeOptions are the flags of the production edge: auth, CORS, limits,
+// metrics and the demo page.
+type edgeOptions struct {
+	jwtSecret       string
+	authCookie      string
+	corsOrigins     originList
+	maxStreams      int
+	maxStreamsPerIP int
+	maxChannels     int
+	trustProxy      bool
+	demo            bool
+}
+
+func (e *edgeOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&e.jwtSecret, "jwt-secret", "", "HS256 secret that turns auth on (prefer SQUALL_JWT_SECRET: flags show in ps)")
+	fs.StringVar(&e.authCookie, "auth-cookie", httpedge.DefaultAuthCookie, "cookie a token may come in (for EventSource withCredentials)")
+	fs.Var(&e.corsOrigins, "cors-origin", `origin allowed to call the API from a browser, scheme://host[:port] or "*"; repeatable or comma-separated`)
+	fs.IntVar(&e.maxStreams, "max-streams", httpedge.DefaultMaxStreams, "streams open at once, all clients (503 above); 0 disables")
+	fs.IntVar(&e.maxStreamsPerIP, "max-streams-per-ip", 0, "streams open at once per client address (429 above); 0 disables")
+	fs.IntVar(&e.maxChannels, "max-channels", 16, "channels one stream may join")
+	fs.BoolVar(&e.trustProxy, "trust-proxy", false, "take the client address from the last X-Forwarded-For hop (only behind a proxy that appends it)")
+	fs.BoolVar(&e.demo, "demo", true, "serve the demo page at /")
+}
+
+// originList is a repeatable flag; SQUALL_CORS_ORIGIN takes a
+// comma-separated list the same way.
+type originList []string
+
+func (l *originList) String() string { return strings.Join(*l, ",") }
+
+func (l *originList) Set(v string) error {
+	for o := range strings.SplitSeq(v, ",") {
+		o = strings.TrimSpace(o)
+		if err := httpedge.ValidOrigin(o); err != nil {
+			return err
+		}
+		*l = append(*l, o)
+	}
+	return nil
+}
+
+// minSecret is the shortest HS256 secret that is not a warning: a short
+// one can be brute-forced from any token.
+const minSecret = 32
+
+// configure fills cfg from the flags and returns the metrics that the hub
+// observes through and the edge serves at /metrics.
+func (e *edgeOptions) configure(cfg *httpedge.Config, log *slog.Logger) (*httpedge.Metrics, error) {
+	if e.maxChannels < 1 {
+		return nil, fmt.Errorf("--max-channels %d: want at least 1", e.maxChannels)
+	}
+	if e.maxStreams < 0 || e.maxStreamsPerIP < 0 {
+		return nil, errors.New("--max-streams and --max-streams-per-ip: want 0 (no limit) or more")
+	}
+	cfg.MaxChannels = e.maxChannels
+	cfg.MaxStreams = e.maxStreams
+	if e.maxStreams == 0 {
+		cfg.MaxStreams = -1 // the flag says 0 for "off"; the library says negative
+	}
+	cfg.MaxStreamsPerIP = e.maxStreamsPerIP
+	cfg.TrustProxy = e.trustProxy
+	cfg.CORSOrigins = e.corsOrigins
+	cfg.Demo = e.demo
+	if e.jwtSecret != "" {
+		if len(e.jwtSecret) < minSecret {
+			log.Warn("the JWT secret is short: use 32 random bytes or more", "bytes", len(e.jwtSecret))
+		}
+		cfg.Auth = &httpedge.Auth{Secret: []byte(e.jwtSecret), Cookie: e.authCookie}
+	}
+	cfg.Metrics = httpedge.NewMetrics()
+	log.Info("edge", "auth", cfg.Auth != nil, "cors_origins", []string(e.corsOrigins),
+		"max_streams", e.maxStreams, "max_streams_per_ip", e.maxStreamsPerIP, "trust_proxy", e.trustProxy, "demo", e.demo)
+	return cfg.Metrics, nil
+}
+
+// drainRetry is the base reconnect hint of a drain; each stream gets it plus
+// up to as much again of jitter, 1–2 s.
+const drainRetry = time.Second
+
+// shutdown drains the node within window, in this order:
+//
+//  1. /readyz turns 503 and new streams are refused (503), so the load
+//     balancer stops sending clients here;
+//  2. open streams get a jittered "retry:" hint and are closed, in batches
+//     spread over the first half of the window, so that their clients
+//     reconnect to the other nodes as a ramp;
+//  3. the listener closes and publishes in flight finish (http.Server
+//     Shutdown waits for their handlers);
+//  4. the hub stops; streams stuck in a write when the window ends are cut.
+//
+// It returns nil once the server has stopped, even when the window passed
+// with streams still open: the process exits 0 within the window.
+func shutdown(log *slog.Logger, window time.Duration, edge *httpedge.Server, srv *http.Server, hub *actors.Hub, served <-chan error) error {
+	log.Info("draining", "window", window, "streams", hub.OpenStreams())
+	ctx, cancel := context.WithTimeout(context.Background(), window)
+	defer cancel()
+	if err := edge.Drain(ctx, window/2, drainRetry); err != nil {
+		log.Warn("drain window passed with streams still open", "streams", hub.OpenStreams())
+	}
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if err := hub.Shutdown(ctx); err != nil {
+		log.Warn("hub stopped at the end of the drain window", "err", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

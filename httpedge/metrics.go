@@ -1,0 +1,214 @@
+package httpedge
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/squall-sse/squall/actors"
+)
+
+// Metrics is the hub's Prometheus instrumentation. It is an
+// actors.Observer (pass it as actors.Config.Observer) and counts the edge's
+// refusals (pass it as Config.Metrics, which also serves it at /metrics).
+// Each Metrics has its own registry, so several can live in one process.
+//
+// The series:
+//
+//	squall_streams_open                       gauge: streams open now
+//	squall_channels                           gauge: live channel actors (channels with subscribers or recent history)
+//	squall_events_published_total            counter: events fanned out by a channel
+//	squall_events_delivered_total             counter: events written to clients (one per subscriber)
+//	squall_frames_dropped_total               counter: frames discarded by a drop-oldest/drop-newest policy
+//	squall_disconnects_total{reason}          counter: streams closed, by actors.CloseReason
+//	squall_publish_to_flush_seconds           histogram: from a publish to the flush that wrote it
+//	squall_replay_total{result="hit|miss"}    counter: resumes by channel; miss sent a reset event
+//	squall_relay_up                           gauge: 1 when the relay is subscribed (always 1 without a relay)
+//	squall_limit_rejections_total{limit}      counter: refusals by limit: streams, streams_per_ip, channels, body
+//	squall_auth_failures_total{code}          counter: 401 (no or bad token) and 403 (channel not allowed)
+//
+// plus the Go runtime (go_*) and process (process_*) collectors.
+//
+// The Observer methods run on actor goroutines once per publish and per
+// flush: they touch pre-resolved series only, and allocate nothing.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	streamsOpen prometheus.Gauge
+	channels    prometheus.Gauge
+	published   prometheus.Counter
+	delivered   prometheus.Counter
+	dropped     prometheus.Counter
+	disconnects []prometheus.Counter // by CloseReason; [0] is for an unknown reason
+	latency     prometheus.Histogram
+	replayHit   prometheus.Counter
+	replayMiss  prometheus.Counter
+	limits      map[string]prometheus.Counter // read-only after NewMetrics
+	auth401     prometheus.Counter
+	auth403     prometheus.Counter
+
+	relayReady atomic.Pointer[func() error]
+}
+
+var _ actors.Observer = (*Metrics)(nil)
+
+// NewMetrics returns metrics on a fresh registry, every labelled series
+// declared at zero so that dashboards and rate() see them from the start.
+func NewMetrics() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry(), limits: map[string]prometheus.Counter{}}
+	f := registrar{m.reg}
+	m.streamsOpen = f.gauge("squall_streams_open", "Streams open now.")
+	m.channels = f.gauge("squall_channels", "Live channel actors: channels with subscribers or recent history.")
+	m.published = f.counter("squall_events_published_total", "Events fanned out by a channel.")
+	m.delivered = f.counter("squall_events_delivered_total", "Events written to clients, one per subscriber.")
+	m.dropped = f.counter("squall_frames_dropped_total", "Frames discarded by a drop-oldest or drop-newest overflow policy.")
+
+	disc := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "squall_disconnects_total", Help: "Streams closed, by reason.",
+	}, []string{"reason"})
+	m.reg.MustRegister(disc)
+	reasons := actors.CloseReasons()
+	top := 0
+	for _, r := range reasons {
+		top = max(top, int(r))
+	}
+	m.disconnects = make([]prometheus.Counter, top+1)
+	m.disconnects[0] = disc.WithLabelValues("unknown")
+	for _, r := range reasons {
+		m.disconnects[r] = disc.WithLabelValues(r.String())
+	}
+
+	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "squall_publish_to_flush_seconds",
+		Help:    "Time from a publish to the flush that wrote it to a client (the oldest event of each flush).",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	})
+	m.reg.MustRegister(m.latency)
+
+	replay := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "squall_replay_total", Help: "Resumes with Last-Event-ID, per channel: hit replayed from history, miss sent a reset event.",
+	}, []string{"result"})
+	m.reg.MustRegister(replay)
+	m.replayHit, m.replayMiss = replay.WithLabelValues("hit"), replay.WithLabelValues("miss")
+
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "squall_relay_up", Help: "1 when the Redis relay is subscribed (always 1 in memory mode), 0 otherwise.",
+	}, m.relayUp))
+
+	lim := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "squall_limit_rejections_total", Help: "Requests refused by a limit: streams (global), streams_per_ip, channels (per stream), body (publish size).",
+	}, []string{"limit"})
+	m.reg.MustRegister(lim)
+	for _, l := range limitNames {
+		m.limits[l] = lim.WithLabelValues(l)
+	}
+
+	auth := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "squall_auth_failures_total", Help: "Requests refused by auth: 401 without a valid token, 403 for a channel the token does not allow.",
+	}, []string{"code"})
+	m.reg.MustRegister(auth)
+	m.auth401, m.auth403 = auth.WithLabelValues("401"), auth.WithLabelValues("403")
+
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// registrar registers plain series on one registry.
+type registrar struct{ reg *prometheus.Registry }
+
+func (p registrar) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	p.reg.MustRegister(g)
+	return g
+}
+
+func (p registrar) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	p.reg.MustRegister(c)
+	return c
+}
+
+// Registry is the registry the metrics live on, for adding more.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the metrics in the Prometheus exposition formats.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// SetRelayReady makes squall_relay_up follow ready (nil error: up), read at
+// each scrape. Without it, or with nil, the relay is reported up.
+func (m *Metrics) SetRelayReady(ready func() error) {
+	if ready == nil {
+		m.relayReady.Store(nil)
+		return
+	}
+	m.relayReady.Store(&ready)
+}
+
+func (m *Metrics) relayUp() float64 {
+	if f := m.relayReady.Load(); f != nil && (*f)() != nil {
+		return 0
+	}
+	return 1
+}
+
+// StreamOpened implements actors.Observer.
+func (m *Metrics) StreamOpened() { m.streamsOpen.Inc() }
+
+// StreamClosed implements actors.Observer.
+func (m *Metrics) StreamClosed(r actors.CloseReason) {
+	m.streamsOpen.Dec()
+	if int(r) > 0 && int(r) < len(m.disconnects) {
+		m.disconnects[r].Inc()
+		return
+	}
+	m.disconnects[0].Inc()
+}
+
+// Published implements actors.Observer.
+func (m *Metrics) Published(string) { m.published.Inc() }
+
+// Flushed implements actors.Observer.
+func (m *Metrics) Flushed(events int, oldest time.Duration) {
+	m.delivered.Add(float64(events))
+	m.latency.Observe(oldest.Seconds())
+}
+
+// Dropped implements actors.Observer.
+func (m *Metrics) Dropped(n int) { m.dropped.Add(float64(n)) }
+
+// Resumed implements actors.Observer.
+func (m *Metrics) Resumed(hit bool) {
+	if hit {
+		m.replayHit.Inc()
+	} else {
+		m.replayMiss.Inc()
+	}
+}
+
+// ChannelsChanged implements actors.Observer.
+func (m *Metrics) ChannelsChanged(n int) { m.channels.Set(float64(n)) }
+
+// limitRejected counts a refusal by limit; nil Metrics count nothing.
+func (m *Metrics) limitRejected(limit string) {
+	if m != nil {
+		m.limits[limit].Inc()
+	}
+}
+
+// authFailed counts a 401 or 403; nil Metrics count nothing.
+func (m *Metrics) authFailed(code int) {
+	if m == nil {
+		return
+	}
+	if code == http.StatusUnauthorized {
+		m.auth401.Inc()
+	} else {
+		m.auth403.Inc()
+	}
+}

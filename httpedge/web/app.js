@@ -1,0 +1,131 @@
+// The Squall demo: one EventSource on a channel, and a publish form.
+// No framework, no build step; everything shown goes through textContent.
+'use strict';
+
+const MAX_SHOWN = 200;
+const $ = (id) => document.getElementById(id);
+const statusEl = $('status');
+const log = $('log');
+let source = null;
+let shown = 0;
+
+function setState(state, text) {
+  statusEl.dataset.state = state;
+  statusEl.textContent = text;
+  document.body.dataset.state = state;
+}
+
+function names(list) {
+  return list.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function subscribe() {
+  if (source) source.close();
+  const channel = $('sub-channel').value.trim();
+  const url = new URL('/events', location.href);
+  url.searchParams.set('channel', channel);
+  const token = $('token').value.trim();
+  if (token) url.searchParams.set('access_token', token);
+
+  setState('connecting', `connecting to ${channel}…`);
+  const es = new EventSource(url, { withCredentials: true });
+  source = es;
+  es.onopen = () => setState('open', `live on ${channel}`);
+  es.onerror = () => {
+    if (es !== source) return;
+    // CLOSED: the hub refused the stream (401, 403, 429…); the browser
+    // gives up. CONNECTING: it comes back by itself, with Last-Event-ID.
+    if (es.readyState === EventSource.CLOSED) setState('closed', 'refused: check the channel or the token');
+    else setState('connecting', `reconnecting to ${channel}…`);
+  };
+  for (const name of new Set(['message', 'reset', ...names($('sub-events').value)])) {
+    es.addEventListener(name, (e) => show(name, e));
+  }
+  const q = new URLSearchParams(location.search);
+  q.set('channel', channel);
+  history.replaceState(null, '', `?${q}`);
+}
+
+function pretty(data) {
+  try {
+    const v = JSON.parse(data);
+    if (v !== null && typeof v === 'object') return JSON.stringify(v, null, 2);
+  } catch (_) { /* not JSON: shown as sent */ }
+  return data;
+}
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function show(name, e) {
+  const li = el('li', name === 'reset' ? 'event reset' : 'event');
+  li.dataset.event = name;
+  if (e.lastEventId) li.dataset.id = e.lastEventId;
+  const meta = el('div', 'meta');
+  meta.append(el('span', 'name', name), el('time', 'time', new Date().toLocaleTimeString()));
+  if (e.lastEventId) meta.append(el('span', 'id', `id ${e.lastEventId}`));
+  li.append(meta, el('pre', 'data', pretty(e.data)));
+  log.prepend(li);
+  while (log.children.length > MAX_SHOWN) log.lastElementChild.remove();
+  $('count').textContent = String(++shown);
+  $('empty').hidden = true;
+}
+
+async function publish(ev) {
+  ev.preventDefault();
+  const out = $('pub-result');
+  out.className = '';
+  const text = $('pub-data').value;
+  const body = { channel: $('pub-channel').value.trim() };
+  if (document.querySelector('input[name="as"]:checked').value === 'json') {
+    try {
+      body.data = JSON.parse(text);
+    } catch (err) {
+      out.className = 'error';
+      out.textContent = `not JSON: ${err.message}`;
+      return;
+    }
+  } else {
+    body.data = text;
+  }
+  const event = $('pub-event').value.trim();
+  if (event) body.event = event;
+  const headers = { 'Content-Type': 'application/json' };
+  const token = $('token').value.trim();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  try {
+    const resp = await fetch('/publish', { method: 'POST', headers, body: JSON.stringify(body), credentials: 'same-origin' });
+    const answer = await resp.json().catch(() => ({}));
+    if (resp.ok) {
+      out.className = 'ok';
+      out.textContent = `published, id ${answer.id}`;
+    } else {
+      out.className = 'error';
+      out.textContent = `${resp.status}: ${answer.error || resp.statusText}`;
+    }
+  } catch (err) {
+    out.className = 'error';
+    out.textContent = `network error: ${err.message}`;
+  }
+}
+
+const q = new URLSearchParams(location.search);
+if (q.get('channel')) {
+  $('sub-channel').value = q.get('channel');
+  $('pub-channel').value = q.get('channel');
+}
+if (q.get('events')) $('sub-events').value = q.get('events');
+
+$('subscribe').addEventListener('submit', (e) => { e.preventDefault(); subscribe(); });
+$('publish').addEventListener('submit', publish);
+$('clear').addEventListener('click', () => {
+  log.replaceChildren();
+  shown = 0;
+  $('count').textContent = '0';
+  $('empty').hidden = false;
+});
+subscribe();

@@ -1,0 +1,303 @@
+package redisrelay
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/squall-sse/squall/actors"
+)
+
+// Every message type sent to the relay actor implements
+// IgnoreDeadLetterLogging: a message that reaches it after it stopped is
+// normal during shutdown, and a logged dead letter would also start
+// protoactor's throttle goroutine.
+
+// inbound is a message as go-redis read it; the conversion costs nothing,
+// so the receive loop hands it over without parsing or copying it.
+type inbound redis.Message
+
+func (*inbound) IgnoreDeadLetterLogging() {}
+
+// resyncMsg says the subscription came back after being down.
+type resyncMsg struct{}
+
+func (*resyncMsg) IgnoreDeadLetterLogging() {}
+
+var theResync = &resyncMsg{}
+
+// caughtUp returns what a catch-up fetch read from the history streams.
+type caughtUp struct {
+	channels []caughtChannel
+	gaps     int // channels whose resume point was already trimmed
+	err      error
+}
+
+type caughtChannel struct {
+	name   string
+	events []actors.ReplayEvent
+}
+
+func (*caughtUp) IgnoreDeadLetterLogging() {}
+
+// seenPos is the newest history position delivered on a channel.
+type seenPos struct {
+	pos actors.Pos
+	at  time.Time
+}
+
+type heldEvent struct {
+	channel string
+	d       decoded
+}
+
+// relayActor decodes envelopes and hands their events to the sink, one at a
+// time, in the order Redis sent them, which is the publish order on every
+// node. It never blocks: decoding is CPU only and Sink.Deliver does not
+// block.
+//
+// After a resubscribe it repairs the gap: everything published while the
+// subscription was down is in the history streams, after the last position
+// it delivered on each channel. It holds live events while it fetches them,
+// delivers the fetched ones, then the held ones it did not already deliver,
+// so each channel's order is kept and nothing is delivered twice.
+type relayActor struct {
+	r    *Relay
+	sink Sink
+
+	seen      map[string]seenPos
+	lastPrune time.Time
+	catching  int // catch-up fetches in flight
+	held      []heldEvent
+	// The newest position a catch-up delivered on each channel: the fetch
+	// can read events whose live copies are still on their way, so live
+	// events up to it are dropped until a newer one comes. Only positions
+	// a catch-up delivered are skipped, so a Redis that restarts with
+	// lower ids is never silenced.
+	skip map[string]actors.Pos
+
+	lastLog  time.Time
+	unlogged uint64
+}
+
+func (a *relayActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *inbound:
+		a.inbound(m)
+	case *resyncMsg:
+		a.resync(ctx)
+	case *caughtUp:
+		a.caughtUp(m)
+	}
+}
+
+func (a *relayActor) inbound(m *inbound) {
+	head := a.r.head
+	if !strings.HasPrefix(m.Channel, head) {
+		a.reject(m.Channel, fmt.Errorf("%w: channel outside the prefix", ErrMalformed))
+		return
+	}
+	channel := m.Channel[len(head):]
+	if err := validChannel(channel); err != nil {
+		a.reject(m.Channel, fmt.Errorf("%w: %w", ErrMalformed, err))
+		return
+	}
+	d, err := decodeEnvelope(channel, []byte(m.Payload))
+	if err != nil {
+		a.reject(m.Channel, err)
+		return
+	}
+	if a.catching > 0 {
+		a.held = append(a.held, heldEvent{channel, d})
+		return
+	}
+	a.live(channel, d)
+}
+
+// live delivers an event that came by pub/sub, unless a catch-up already
+// delivered it.
+func (a *relayActor) live(channel string, d decoded) {
+	if p, ok := a.skip[channel]; ok && !d.pos.IsZero() {
+		if !p.Less(d.pos) {
+			return
+		}
+		delete(a.skip, channel)
+	}
+	a.deliver(channel, d)
+}
+
+func (a *relayActor) deliver(channel string, d decoded) {
+	if !d.pos.IsZero() {
+		a.track(channel, d.pos)
+	}
+	a.sink.Deliver(channel, d.ev, d.pos)
+}
+
+// track remembers the newest position delivered on channel, for the next
+// catch-up. Channels quiet for longer than history lasts are forgotten, so
+// the map stays as small as the set of active channels.
+func (a *relayActor) track(channel string, pos actors.Pos) {
+	now := time.Now()
+	if _, ok := a.seen[channel]; !ok && now.Sub(a.lastPrune) > time.Minute {
+		a.prune(now)
+	}
+	a.seen[channel] = seenPos{pos: pos, at: now}
+}
+
+func (a *relayActor) prune(now time.Time) {
+	a.lastPrune = now
+	keep := a.r.cfg.HistoryTTL
+	if keep <= 0 {
+		keep = time.Hour
+	}
+	for ch, s := range a.seen {
+		if now.Sub(s.at) > keep {
+			delete(a.seen, ch)
+			delete(a.skip, ch)
+		}
+	}
+}
+
+// reject counts a malformed message and logs at most once per interval,
+// with how many were dropped since the last log.
+func (a *relayActor) reject(channel string, err error) {
+	total := a.r.malformed.Add(1)
+	a.unlogged++
+	now := time.Now()
+	if now.Sub(a.lastLog) < a.r.cfg.LogInterval {
+		return
+	}
+	a.r.cfg.Logger.Warn("redisrelay: malformed messages dropped", "count", a.unlogged, "total", total,
+		"last_channel", channel, "last_err", err)
+	a.lastLog, a.unlogged = now, 0
+}
+
+func (a *relayActor) resync(ctx actor.Context) {
+	if a.r.cfg.History < 0 {
+		return // no history: nothing to catch up from
+	}
+	a.prune(time.Now())
+	if len(a.seen) == 0 {
+		return
+	}
+	a.catching++
+	points := make(map[string]actors.Pos, len(a.seen))
+	for ch, s := range a.seen {
+		points[ch] = s.pos
+	}
+	self, r := ctx.Self(), a.r
+	r.async.Add(1)
+	go func() {
+		defer r.async.Done()
+		r.sys.Root.Send(self, r.catchUp(r.ctx, points))
+	}()
+}
+
+func (a *relayActor) caughtUp(m *caughtUp) {
+	a.catching--
+	if m.err != nil {
+		a.r.cfg.Logger.Warn("redisrelay: could not fetch the events missed while Redis was away", "err", m.err)
+	}
+	if m.gaps > 0 {
+		a.r.cfg.Logger.Warn("redisrelay: the history no longer holds the last event this node relayed; "+
+			"events published while the subscription was down may be missing from its live streams", "channels", m.gaps)
+	}
+	for _, c := range m.channels {
+		for _, e := range c.events {
+			// An earlier catch-up may have delivered it already.
+			if s, ok := a.seen[c.name]; !ok || s.pos.Less(e.Pos) {
+				a.deliver(c.name, decoded{ev: e.Event, pos: e.Pos})
+				if a.skip == nil {
+					a.skip = map[string]actors.Pos{}
+				}
+				a.skip[c.name] = e.Pos
+			}
+		}
+	}
+	if a.catching > 0 {
+		return
+	}
+	for i, h := range a.held {
+		a.live(h.channel, h.d)
+		a.held[i] = heldEvent{}
+	}
+	a.held = a.held[:0]
+	if cap(a.held) > 1024 {
+		a.held = nil
+	}
+}
+
+// catchUp reads, for each channel, the history after its point, retrying
+// while Redis is still coming back.
+func (r *Relay) catchUp(ctx context.Context, points map[string]actors.Pos) *caughtUp {
+	names := make([]string, 0, len(points))
+	for ch := range points {
+		names = append(names, ch)
+	}
+	bo := backoff{next: minBackoff}
+	var err error
+	for range 8 {
+		var out *caughtUp
+		if out, err = r.fetchAfter(ctx, names, points); err == nil {
+			return out
+		}
+		if !bo.wait(ctx) {
+			break
+		}
+	}
+	return &caughtUp{err: err}
+}
+
+const fetchBatch = 256
+
+func (r *Relay) fetchAfter(ctx context.Context, names []string, points map[string]actors.Pos) (*caughtUp, error) {
+	out := &caughtUp{channels: make([]caughtChannel, 0, len(names))}
+	for len(names) > 0 {
+		batch := names[:min(fetchBatch, len(names))]
+		names = names[len(batch):]
+		cmds := make([]*redis.XMessageSliceCmd, len(batch))
+		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, ch := range batch {
+				// Inclusive: finding the point itself shows nothing between
+				// it and the next entry was trimmed.
+				cmds[i] = p.XRange(ctx, r.hist+ch, points[ch].String(), "+")
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("redisrelay: catch-up: %w", err)
+		}
+		for i, ch := range batch {
+			msgs := cmds[i].Val()
+			point := points[ch].String()
+			if len(msgs) > 0 && msgs[0].ID == point {
+				msgs = msgs[1:]
+			} else if len(msgs) > 0 {
+				out.gaps++
+			}
+			c := caughtChannel{name: ch, events: make([]actors.ReplayEvent, 0, len(msgs))}
+			for _, m := range msgs {
+				ev, err := entryEvent(ch, m)
+				if err != nil {
+					return nil, fmt.Errorf("redisrelay: catch-up: %w", err)
+				}
+				c.events = append(c.events, ev)
+			}
+			out.channels = append(out.channels, c)
+		}
+	}
+	return out, nil
+}
+
+// entryEvent is parseEntry for an entry read with go-redis's XRANGE.
+func entryEvent(channel string, m redis.XMessage) (actors.ReplayEvent, error) {
+	fields := make([]any, 0, 4)
+	for k, v := range m.Values {
+		fields = append(fields, k, v)
+	}
+	return parseEntry(channel, []any{m.ID, fields})
+}

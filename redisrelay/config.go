@@ -1,0 +1,226 @@
+package redisrelay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/redis/go-redis/v9"
+)
+
+// Config configures a [Relay]. Only URL (or Options) is required.
+type Config struct {
+	// URL locates Redis: redis://[user:password@]host:port/db, rediss://
+	// for TLS, or unix://path. It is used when Options is nil.
+	URL string
+
+	// Options configures the Redis connections instead of URL. The relay
+	// copies it and fills its own defaults into the zero fields (see
+	// [Relay] for the fail-fast timeouts).
+	Options *redis.Options
+
+	// Prefix names the Redis pub/sub channels, PREFIX:CHANNEL, and the
+	// history streams, PREFIX:history:CHANNEL. Empty means "sse", the Python
+	// SDK's default, so both read and write the same channels.
+	Prefix string
+
+	// History is how many events each channel keeps in Redis for
+	// Last-Event-ID resume. Zero means 1000; negative disables history
+	// (events are then ids only, delivered live, never replayed).
+	History int
+
+	// HistoryTTL is how long a kept event stays replayable, and how long an
+	// idle channel's stream survives. Zero means 10m; negative means events
+	// expire only by count and streams never expire.
+	HistoryTTL time.Duration
+
+	// Logger gets connection state changes (at Info when subscribed, Warn
+	// when down) and, at most once per LogInterval, malformed envelopes.
+	// Nil discards.
+	Logger *slog.Logger
+
+	// PingInterval is how long the subscription may stay silent before the
+	// relay pings Redis; MaxMissedPongs unanswered pings in a row declare
+	// it down (a hung Redis sends no error). Zero means 1s.
+	PingInterval time.Duration
+
+	// MaxMissedPongs: see PingInterval. Zero means 3.
+	MaxMissedPongs int
+
+	// LogInterval is the least time between two logs of malformed
+	// envelopes. Zero means 10s.
+	LogInterval time.Duration
+}
+
+// Defaults of the connections, chosen so that a publish fails within about a
+// second when Redis is away rather than hang: the HTTP edge then answers 503.
+const (
+	defaultDialTimeout = time.Second
+	defaultIOTimeout   = time.Second
+	// noIDExpiry is how long the id stream of a channel without history
+	// (History < 0) survives when HistoryTTL gives no expiry: its ids are
+	// time-based, so forgetting the last one after a quiet spell is safe.
+	noIDExpiry = 10 * time.Minute
+)
+
+func (c Config) withDefaults() (Config, *redis.Options, error) {
+	var opt *redis.Options
+	switch {
+	case c.Options != nil:
+		o := *c.Options
+		opt = &o
+	case c.URL != "":
+		o, err := redis.ParseURL(c.URL)
+		if err != nil {
+			return c, nil, fmt.Errorf("redisrelay: Redis URL: %w", err)
+		}
+		opt = o
+	default:
+		return c, nil, errors.New("redisrelay: Config needs URL or Options")
+	}
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = defaultDialTimeout
+	}
+	if opt.DialerRetries == 0 {
+		opt.DialerRetries = 1
+	}
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = defaultIOTimeout
+	}
+	if opt.WriteTimeout == 0 {
+		opt.WriteTimeout = defaultIOTimeout
+	}
+	if opt.PoolTimeout == 0 {
+		opt.PoolTimeout = defaultIOTimeout
+	}
+	if opt.MaxRetries == 0 {
+		// A retried publish could run twice: an event is either known to
+		// be accepted or refused, and the caller decides.
+		opt.MaxRetries = -1
+	}
+	if c.Prefix == "" {
+		c.Prefix = "sse"
+	}
+	if c.History == 0 {
+		c.History = 1000
+	}
+	if c.HistoryTTL == 0 {
+		c.HistoryTTL = 10 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = time.Second
+	}
+	if c.MaxMissedPongs <= 0 {
+		c.MaxMissedPongs = 3
+	}
+	if c.LogInterval <= 0 {
+		c.LogInterval = 10 * time.Second
+	}
+	return c, opt, nil
+}
+
+// Relay connects a hub to Redis. It is three things:
+//
+//   - a publisher (its Publish method, an httpedge.Publisher) that appends
+//     each event to its channel's history stream and publishes it, in one
+//     atomic round trip;
+//   - a replayer (its Replay method, an actors.Replayer) that reads the
+//     history back for Last-Event-ID resume;
+//   - once started, the relay proper: one pattern subscription to
+//     PREFIX:* whose messages go to a relay actor that hands each event to
+//     the hub.
+//
+// Publish and Replay use their own client, whose zero timeouts default to
+// 1s and whose retries are off, so that with Redis away a publish fails
+// fast. Its methods are safe for concurrent use.
+type Relay struct {
+	cfg     Config
+	client  *redis.Client // publish and replay
+	sub     *redis.Client // the pattern subscription
+	pattern string        // PREFIX:*, glob characters escaped
+	head    string        // PREFIX:
+	hist    string        // PREFIX:history:
+
+	malformed atomic.Uint64
+	state     atomic.Pointer[linkState]
+
+	mu      sync.Mutex // guards what Start and Shutdown change
+	ps      *redis.PubSub
+	started bool
+	closed  atomic.Bool
+	ctx     context.Context // cancelled by Shutdown: ends dials and backoffs
+	cancel  context.CancelFunc
+	loop    sync.WaitGroup // the receive goroutine
+	async   sync.WaitGroup // catch-up fetches
+	done    chan struct{}  // closed when Shutdown has finished
+	sys     *actor.ActorSystem
+	ownSys  bool
+	pid     *actor.PID
+
+	shutOnce sync.Once
+}
+
+// linkState is the subscription's state as the receive loop last saw it.
+type linkState struct {
+	up  bool
+	err error // why it is down
+}
+
+var errNotStarted = errors.New("relay not started")
+
+// New returns a Relay. It does not contact Redis: Publish and Replay work at
+// once (or fail while Redis is away), and [Relay.Start] begins the
+// subscription.
+func New(cfg Config) (*Relay, error) {
+	cfg, opt, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	r := &Relay{
+		cfg:     cfg,
+		client:  redis.NewClient(opt),
+		pattern: escapeGlob(cfg.Prefix) + ":*",
+		head:    cfg.Prefix + ":",
+		hist:    cfg.Prefix + ":history:",
+	}
+	subOpt := *opt
+	r.sub = redis.NewClient(&subOpt)
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.state.Store(&linkState{err: errNotStarted})
+	return r, nil
+}
+
+// escapeGlob escapes the characters PSUBSCRIBE gives a meaning, so that a
+// prefix matches only itself.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// Prefix is the configured prefix, with its default filled in.
+func (r *Relay) Prefix() string { return r.cfg.Prefix }
+
+// StreamKey is the Redis key of channel's history stream.
+func (r *Relay) StreamKey(channel string) string { return r.hist + channel }
+
+// PubSubChannel is the Redis pub/sub channel that carries channel's events.
+func (r *Relay) PubSubChannel(channel string) string { return r.head + channel }
+
+// Malformed counts the envelopes refused since the relay started.
+func (r *Relay) Malformed() uint64 { return r.malformed.Load() }

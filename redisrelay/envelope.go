@@ -1,0 +1,236 @@
+package redisrelay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall/httpedge/sse"
+)
+
+// EnvelopeVersion is the "v" Squall writes. An envelope without "v" (the
+// Python SDK's) is read as version 1; any other value is refused, so that a
+// future incompatible format is never half-understood.
+const EnvelopeVersion = 1
+
+// MaxID is the longest event id accepted, in bytes: the same bound the HTTP
+// edge puts on a publish's id and on Last-Event-ID.
+const MaxID = 8 << 10
+
+// maxRetryMS bounds retry like the HTTP edge does.
+const maxRetryMS = 1 << 31
+
+var (
+	// ErrMalformed is wrapped by every reason an envelope read from Redis is
+	// refused.
+	ErrMalformed = errors.New("redisrelay: malformed envelope")
+	// ErrInvalidChannel is returned for a channel name outside the hub's
+	// contract: 1-256 bytes of ASCII letters, digits and -_.:@/.
+	ErrInvalidChannel = errors.New("redisrelay: channel names are 1-256 bytes of letters, digits and -_.:@/")
+	// ErrNotUTF8 is returned by Publish for data, an id or an event name that
+	// is not valid UTF-8: the envelope is JSON, which cannot carry it
+	// unchanged, and the Python SDK could not read it either.
+	ErrNotUTF8 = errors.New("redisrelay: not valid UTF-8")
+)
+
+// maxChannel is the longest channel name accepted, in bytes.
+const maxChannel = 256
+
+// validChannel applies httpedge.ValidChannel's rule (copied, so that this
+// package does not import the HTTP handlers).
+func validChannel(name string) error {
+	if len(name) == 0 || len(name) > maxChannel {
+		return ErrInvalidChannel
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '_', c == '.', c == ':', c == '@', c == '/':
+		default:
+			return ErrInvalidChannel
+		}
+	}
+	return nil
+}
+
+// rawEnvelope is an envelope as read. Every field is raw so that its JSON
+// type can be checked: a wrong type is refused, never coerced.
+type rawEnvelope struct {
+	V       json.RawMessage `json:"v"`
+	Channel json.RawMessage `json:"channel"`
+	Pos     json.RawMessage `json:"pos"`
+	ID      json.RawMessage `json:"id"`
+	Event   json.RawMessage `json:"event"`
+	Retry   json.RawMessage `json:"retry"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// decoded is an envelope that passed validation.
+type decoded struct {
+	ev  sse.Event
+	pos actors.Pos // zero: not in the history, delivered live only
+}
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+// decodeEnvelope validates payload, published on the Redis channel of
+// channel, and returns the event to deliver.
+func decodeEnvelope(channel string, payload []byte) (decoded, error) {
+	var raw rawEnvelope
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return decoded{}, malformed("not a JSON object: %v", err)
+	}
+	// A present "data": null is the JSON value null, sent as "null"; only a
+	// missing field is refused.
+	if raw.Data == nil {
+		return decoded{}, malformed(`missing "data"`)
+	}
+	var d decoded
+	var err error
+	if d.ev.Data, err = sse.MarshalData(raw.Data); err != nil {
+		return decoded{}, malformed(`invalid "data": %v`, err)
+	}
+	if !isNull(raw.V) {
+		if string(raw.V) != strconv.Itoa(EnvelopeVersion) {
+			return decoded{}, malformed(`unsupported "v" %s`, raw.V)
+		}
+	}
+	if !isNull(raw.Channel) {
+		var ch string
+		if err := json.Unmarshal(raw.Channel, &ch); err != nil {
+			return decoded{}, malformed(`"channel" is not a string`)
+		}
+		if ch != channel {
+			return decoded{}, malformed(`"channel" %q differs from the Redis channel's %q`, ch, channel)
+		}
+	}
+	if !isNull(raw.Pos) {
+		var s string
+		if err := json.Unmarshal(raw.Pos, &s); err != nil {
+			return decoded{}, malformed(`"pos" is not a string`)
+		}
+		p, ok := actors.ParsePos(s)
+		if !ok {
+			return decoded{}, malformed(`"pos" %q is not a stream id`, s)
+		}
+		d.pos = p
+	}
+	if d.ev.ID, err = optString(raw.ID, "id"); err != nil {
+		return decoded{}, err
+	}
+	if len(d.ev.ID) > MaxID {
+		return decoded{}, malformed(`"id" is over %d bytes`, MaxID)
+	}
+	if d.ev.Event, err = optString(raw.Event, "event"); err != nil {
+		return decoded{}, err
+	}
+	if !isNull(raw.Retry) {
+		ms, err := strconv.ParseInt(string(raw.Retry), 10, 64)
+		if err != nil || ms < 0 || ms > maxRetryMS {
+			return decoded{}, malformed(`"retry" %s is not a non-negative integer of milliseconds`, raw.Retry)
+		}
+		d.ev.Retry = time.Duration(ms) * time.Millisecond
+	}
+	if err := d.ev.Validate(); err != nil {
+		return decoded{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return d, nil
+}
+
+func isNull(raw json.RawMessage) bool { return raw == nil || string(raw) == "null" }
+
+// optString reads a field that is a string or null; "" counts as absent.
+func optString(raw json.RawMessage, name string) (string, error) {
+	if isNull(raw) {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", malformed("%q is not a string or null", name)
+	}
+	return s, nil
+}
+
+// appendHead appends the envelope's opening, up to the fields the publish
+// script fills in: `{"v":1,"channel":"NAME",`.
+func appendHead(dst []byte, channel string) []byte {
+	dst = append(dst, `{"v":`...)
+	dst = strconv.AppendInt(dst, EnvelopeVersion, 10)
+	dst = append(dst, `,"channel":`...)
+	dst = appendJSONString(dst, channel)
+	return append(dst, ',')
+}
+
+// appendBody appends the event's fields other than the id, as a JSON object:
+// `{"data":"...","event":"name"|null,"retry":3000|null}`. Data is always a
+// JSON string of the event's bytes, which the Python SDK sends raw, like
+// Squall, so both write the same frame.
+func appendBody(dst []byte, ev sse.Event) []byte {
+	dst = append(dst, `{"data":`...)
+	dst = appendJSONString(dst, ev.Data)
+	dst = append(dst, `,"event":`...)
+	if ev.Event == "" {
+		dst = append(dst, "null"...)
+	} else {
+		dst = appendJSONString(dst, ev.Event)
+	}
+	dst = append(dst, `,"retry":`...)
+	if ev.Retry > 0 {
+		dst = strconv.AppendInt(dst, ev.Retry.Milliseconds(), 10)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	return append(dst, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. s must be valid UTF-8; it is
+// written as is but for the escapes JSON requires (quote, backslash and
+// control characters), without HTML escaping.
+func appendJSONString[T string | []byte](dst []byte, s T) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// checkUTF8 refuses what a JSON envelope cannot carry unchanged.
+func checkUTF8(ev sse.Event) error {
+	switch {
+	case !utf8.Valid(ev.Data):
+		return fmt.Errorf("%w: data", ErrNotUTF8)
+	case !utf8.ValidString(ev.ID):
+		return fmt.Errorf("%w: id", ErrNotUTF8)
+	case !utf8.ValidString(ev.Event):
+		return fmt.Errorf("%w: event", ErrNotUTF8)
+	}
+	return nil
+}

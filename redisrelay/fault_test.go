@@ -1,0 +1,220 @@
+package redisrelay_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/redisrelay"
+)
+
+// failFast is the bound the relay promises for a publish while Redis is
+// away: a contract (the client gets a 503 instead of a hang), not a speed.
+const failFast = 2 * time.Second
+
+func requireDown(t *testing.T, n *node) {
+	t.Helper()
+	require.Eventually(t, func() bool { return n.relay.Ready() != nil }, wait, 5*time.Millisecond, "relay still reports ready")
+	assert.ErrorIs(t, n.relay.Ready(), redisrelay.ErrNotSubscribed)
+	assert.Equal(t, http.StatusServiceUnavailable, n.status(t, "/readyz"))
+}
+
+func requirePublishFailsFast(t *testing.T, n *node) {
+	t.Helper()
+	start := time.Now()
+	_, err := n.relay.Publish(context.Background(), "a", evData("lost?"))
+	assert.Error(t, err, "a publish while Redis is away is refused")
+	assert.Less(t, time.Since(start), failFast, "and refused fast")
+	code, out := n.publish(t, "a", "lost?")
+	assert.Equal(t, http.StatusServiceUnavailable, code, "POST /publish: %v", out)
+}
+
+func TestRedisRestart(t *testing.T) {
+	srv := startRedis(t)
+	rc := redisrelay.Config{URL: srv.url(), Prefix: "sse", PingInterval: 100 * time.Millisecond}
+	a := newNode(t, rc, actors.Config{})
+	b := newNode(t, rc, actors.Config{})
+	a.requireReady(t)
+	b.requireReady(t)
+	assert.Equal(t, http.StatusOK, a.status(t, "/readyz"))
+	ca := a.subscribe(t, "channel=a", "")
+	cb := b.subscribe(t, "channel=a", "")
+	a.requireChannels(t, 1)
+	b.requireChannels(t, 1)
+	a.mustPublish(t, "a", "before")
+	ca.requireNext(t, "before")
+	cb.requireNext(t, "before")
+
+	srv.kill()
+	requireDown(t, a)
+	requireDown(t, b)
+	requirePublishFailsFast(t, a)
+
+	srv.start()
+	a.requireReady(t)
+	b.requireReady(t)
+	assert.Equal(t, http.StatusOK, a.status(t, "/readyz"))
+	b.mustPublish(t, "a", "after")
+	ca.requireNext(t, "after")
+	cb.requireNext(t, "after")
+	select {
+	case <-ca.done:
+		t.Fatal("the stream on A ended during the outage")
+	case <-cb.done:
+		t.Fatal("the stream on B ended during the outage")
+	default:
+	}
+	assert.Empty(t, ca.events, "nothing was accepted during the outage")
+}
+
+// A hung Redis (SIGSTOP) sends no error: the relay notices missing pongs,
+// and publishes time out instead of hanging.
+func TestRedisHung(t *testing.T) {
+	srv := startRedis(t)
+	a := newNode(t, redisrelay.Config{URL: srv.url(), PingInterval: 100 * time.Millisecond}, actors.Config{})
+	a.requireReady(t)
+	c := a.subscribe(t, "channel=a", "")
+	a.requireChannels(t, 1)
+
+	srv.signal(syscall.SIGSTOP)
+	requireDown(t, a)
+	requirePublishFailsFast(t, a)
+
+	srv.signal(syscall.SIGCONT)
+	a.requireReady(t)
+	a.mustPublish(t, "a", "after")
+	c.requireNext(t, "after")
+}
+
+// When one node's subscription is lost while Redis stays up, the events
+// published meanwhile reach that node's streams once it resubscribes: the
+// relay fetches them from the history, in order, without duplicates.
+func TestEventsMissedWhileUnsubscribedAreCaughtUp(t *testing.T) {
+	srv := startRedis(t)
+	// B cannot connect while gated, as if the network between it and
+	// Redis were down.
+	var gated atomic.Bool
+	opt, err := redis.ParseURL(srv.url())
+	require.NoError(t, err)
+	opt.OnConnect = func(context.Context, *redis.Conn) error {
+		if gated.Load() {
+			return errors.New("test: B cut off from Redis")
+		}
+		return nil
+	}
+	a := newNode(t, redisrelay.Config{URL: srv.url()}, actors.Config{})
+	b := newNode(t, redisrelay.Config{Options: opt}, actors.Config{})
+	a.requireReady(t)
+	b.requireReady(t)
+	cb := b.subscribe(t, "channel=a&channel=b", "")
+	b.requireChannels(t, 2)
+	// Catch-up starts from the last event B relayed on each channel, so
+	// both channels have one before the outage.
+	for i := range 5 {
+		a.mustPublish(t, []string{"a", "b"}[i%2], strconv.Itoa(i))
+	}
+	assert.ElementsMatch(t, upTo(0, 5), seqs(t, cb.nextN(t, 5)))
+
+	gated.Store(true)
+	rdb := rawClient(t, srv.url())
+	require.NoError(t, rdb.ClientKillByFilter(t.Context(), "TYPE", "pubsub").Err())
+	requireDown(t, b)
+	a.requireReady(t)
+	for i := 5; i < 15; i++ {
+		a.mustPublish(t, []string{"a", "b"}[i%2], strconv.Itoa(i))
+	}
+	gated.Store(false)
+	b.requireReady(t)
+	for i := 15; i < 20; i++ {
+		a.mustPublish(t, []string{"a", "b"}[i%2], strconv.Itoa(i))
+	}
+	got := seqs(t, cb.nextN(t, 15))
+	var evens, odds []int
+	for _, n := range got {
+		if n%2 == 0 {
+			evens = append(evens, n)
+		} else {
+			odds = append(odds, n)
+		}
+	}
+	assert.Equal(t, []int{6, 8, 10, 12, 14, 16, 18}, evens, "channel a: the missed events, then live, in order")
+	assert.Equal(t, []int{5, 7, 9, 11, 13, 15, 17, 19}, odds, "channel b: the same")
+	a.mustPublish(t, "a", "end")
+	cb.requireNext(t, "end")
+}
+
+// blockedSink is a hub that does not take anything until released: the
+// relay must keep reading from Redis meanwhile.
+type blockedSink struct {
+	release chan struct{}
+	mu      sync.Mutex
+	got     []string
+}
+
+func (s *blockedSink) Deliver(_ string, ev sse.Event, _ actors.Pos) {
+	<-s.release
+	s.mu.Lock()
+	s.got = append(s.got, string(ev.Data))
+	s.mu.Unlock()
+}
+
+func (s *blockedSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
+// With the pub/sub output buffer limited to 1 MB, a relay that stopped
+// reading during this 3 MB burst would be cut by Redis and lose messages.
+func TestBurstWhileTheHubIsSlow(t *testing.T) {
+	srv := startRedis(t, "--client-output-buffer-limit", "pubsub 1mb 512kb 5")
+	relay, err := redisrelay.New(redisrelay.Config{URL: srv.url()})
+	require.NoError(t, err)
+	sink := &blockedSink{release: make(chan struct{})}
+	relay.Start(nil, sink)
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(sink.release)
+		}
+		require.NoError(t, relay.Close())
+	})
+	require.Eventually(t, func() bool { return relay.Ready() == nil }, wait, 5*time.Millisecond)
+
+	const total, batch = 50000, 1000
+	rdb := rawClient(t, srv.url())
+	ch := relay.PubSubChannel("burst")
+	for i := 0; i < total; i += batch {
+		_, err := rdb.Pipelined(t.Context(), func(p redis.Pipeliner) error {
+			for k := i; k < i+batch; k++ {
+				p.Publish(t.Context(), ch, fmt.Sprintf(`{"data":"%d","event":"tick","id":null,"retry":null}`, k))
+			}
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	require.NoError(t, relay.Ready(), "the subscription survived the burst")
+	close(sink.release)
+	released = true
+	require.Eventually(t, func() bool { return sink.count() == total }, 20*time.Second, 10*time.Millisecond,
+		"delivered %d of %d", sink.count(), total)
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	for i, d := range sink.got {
+		require.Equal(t, strconv.Itoa(i), d, "delivered in order")
+	}
+	assert.Zero(t, relay.Malformed())
+}

@@ -1,0 +1,243 @@
+package redisrelay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall/httpedge/sse"
+)
+
+// Sink takes the events the relay reads from Redis. *actors.Hub is one.
+// Deliver must not block: the relay actor calls it for every message.
+type Sink interface {
+	Deliver(channel string, ev sse.Event, pos actors.Pos)
+}
+
+var (
+	// ErrClosed is returned by a Relay after Shutdown.
+	ErrClosed = errors.New("redisrelay: closed")
+	// ErrNotSubscribed is wrapped by Ready while the pattern subscription
+	// is not confirmed by Redis.
+	ErrNotSubscribed = errors.New("redisrelay: not subscribed to Redis")
+
+	errNoPong     = errors.New("no answer to ping: Redis hung or unreachable")
+	errConnecting = errors.New("connecting")
+)
+
+// Backoff between reconnection attempts: doubles from min to max, each wait
+// drawn at random from its upper half, so that the nodes of a fleet do not
+// reconnect in step.
+const (
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = 2 * time.Second
+)
+
+// Start subscribes to PREFIX:* and begins relaying to sink. The relay actor
+// is spawned in sys (nil: the relay creates its own quiet actor system,
+// shut down with the relay). Start returns at once; [Relay.Ready] reports
+// when the subscription is confirmed. It panics when called twice or with
+// a nil sink, and does nothing after Shutdown.
+func (r *Relay) Start(sys *actor.ActorSystem, sink Sink) {
+	if sink == nil {
+		panic("redisrelay: Start with a nil Sink")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		panic("redisrelay: Start called twice")
+	}
+	if r.closed.Load() {
+		return
+	}
+	r.started = true
+	if sys == nil {
+		logger := r.cfg.Logger
+		sys = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
+		r.ownSys = true
+	}
+	r.sys = sys
+	a := &relayActor{r: r, sink: sink, seen: map[string]seenPos{}, lastPrune: time.Now()}
+	// The producer returns the same value, so a restart after a panic keeps
+	// the actor's state; only the message that panicked is lost.
+	r.pid = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a },
+		actor.WithMailbox(actor.Unbounded())))
+	r.state.Store(&linkState{err: errConnecting})
+	r.loop.Add(1)
+	go r.receive()
+}
+
+// Ready reports whether the pattern subscription is confirmed by Redis: nil
+// when it is, an error wrapping [ErrNotSubscribed] with the reason
+// otherwise, and [ErrClosed] after Shutdown. It is meant for /readyz.
+func (r *Relay) Ready() error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if s := r.state.Load(); !s.up {
+		return fmt.Errorf("%w: %v", ErrNotSubscribed, s.err)
+	}
+	return nil
+}
+
+// receive owns the subscription: it reads continuously and hands every
+// message to the relay actor without looking at it, so that Redis never
+// sees a slow subscriber (client-output-buffer-limit pubsub would cut it
+// and drop messages). It runs until Shutdown closes the subscription.
+func (r *Relay) receive() {
+	defer r.loop.Done()
+	ctx := r.ctx
+	bo := backoff{next: minBackoff}
+	first := true
+	for {
+		ps := r.newPubSub()
+		if ps == nil {
+			return
+		}
+		// Its error is that of the first dial; ReceiveTimeout dials again.
+		_ = ps.PSubscribe(ctx, r.pattern)
+		missed := 0
+		for {
+			msg, err := ps.ReceiveTimeout(ctx, r.cfg.PingInterval)
+			if r.closed.Load() {
+				return
+			}
+			if err != nil && isTimeout(err) {
+				if missed >= r.cfg.MaxMissedPongs {
+					// go-redis cannot see a hung Redis: start afresh.
+					r.setDown(errNoPong)
+					break
+				}
+				missed++
+				if err = ps.Ping(ctx); err == nil {
+					continue
+				}
+			}
+			if err != nil {
+				// go-redis has dropped the connection and will dial and
+				// resubscribe on the next receive.
+				r.setDown(err)
+				if !bo.wait(ctx) {
+					return
+				}
+				continue
+			}
+			missed = 0
+			switch m := msg.(type) {
+			case *redis.Message:
+				r.sys.Root.Send(r.pid, (*inbound)(m))
+			case *redis.Subscription:
+				if m.Kind == "psubscribe" {
+					bo.reset()
+					r.setUp(first)
+					first = false
+				}
+			}
+		}
+		_ = ps.Close()
+		if !bo.wait(ctx) {
+			return
+		}
+	}
+}
+
+// newPubSub returns a fresh subscription registered for Shutdown to close,
+// or nil once the relay is closed.
+func (r *Relay) newPubSub() *redis.PubSub {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return nil
+	}
+	r.ps = r.sub.Subscribe(r.ctx) // no channel yet: does not dial
+	return r.ps
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (r *Relay) setUp(first bool) {
+	r.state.Store(&linkState{up: true})
+	r.cfg.Logger.Info("redisrelay: subscribed", "pattern", r.pattern)
+	if !first {
+		// Messages published while the subscription was down never came:
+		// the actor fetches them from the history streams.
+		r.sys.Root.Send(r.pid, theResync)
+	}
+}
+
+func (r *Relay) setDown(err error) {
+	old := r.state.Swap(&linkState{err: err})
+	if old.up || old.err == errConnecting {
+		r.cfg.Logger.Warn("redisrelay: subscription down, reconnecting", "err", err)
+	}
+}
+
+type backoff struct{ next time.Duration }
+
+func (b *backoff) reset() { b.next = minBackoff }
+
+// wait sleeps for the next backoff, or returns false when ctx ends first.
+func (b *backoff) wait(ctx context.Context) bool {
+	d := b.next/2 + rand.N(b.next/2+1)
+	b.next = min(2*b.next, maxBackoff)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Shutdown stops the subscription, its goroutine and the relay actor, then
+// closes the Redis clients; Publish and Replay return [ErrClosed] from its
+// start. It is idempotent. When ctx ends first it returns ctx.Err() and the
+// rest of the shutdown carries on in the background.
+func (r *Relay) Shutdown(ctx context.Context) error {
+	r.shutOnce.Do(func() {
+		r.done = make(chan struct{})
+		r.closed.Store(true)
+		r.cancel()
+		r.mu.Lock()
+		ps := r.ps
+		r.mu.Unlock()
+		if ps != nil {
+			_ = ps.Close() // ends a receive in progress
+		}
+		go func() {
+			defer close(r.done)
+			r.loop.Wait()
+			if r.pid != nil {
+				_ = r.sys.Root.StopFuture(r.pid).Wait()
+			}
+			// The actor is gone, so no fetch starts any more.
+			r.async.Wait()
+			_ = r.client.Close()
+			_ = r.sub.Close()
+			if r.ownSys {
+				r.sys.Shutdown()
+			}
+		}()
+	})
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close is Shutdown without a deadline.
+func (r *Relay) Close() error { return r.Shutdown(context.Background()) }
