@@ -94,7 +94,12 @@ func (s *Stream) Wait(ctx context.Context) CloseReason {
 	select {
 	case <-s.done:
 	case <-ctx.Done():
-		s.kill(ClientGone)
+		// No reason is recorded here: net/http cancels ctx from inside a
+		// failed write, before the actor records why the write failed (a
+		// timeout, say). The actor records ClientGone itself when it
+		// finds nothing else.
+		s.abort.Store(true)
+		s.hub.sys.Root.Send(s.pid, theFlush)
 		<-s.done
 	}
 	return s.Reason()

@@ -152,6 +152,12 @@ type Relay struct {
 
 	malformed atomic.Uint64
 	state     atomic.Pointer[linkState]
+	// pubErr is the error of the last publish when it failed, nil once
+	// one succeeds or Ready's probe gets through: the subscription can be
+	// back while the publishing client still refuses (go-redis keeps a
+	// pool that failed to dial in that state for up to a second).
+	pubErr  atomic.Pointer[error]
+	probing sync.Mutex
 
 	mu      sync.Mutex // guards what Start and Shutdown change
 	ps      *redis.PubSub

@@ -42,8 +42,8 @@
 //
 // # Envelope
 //
-// Every message on PREFIX:C is a JSON object (ENVELOPE.md documents it for
-// the README). The four fields of the Python SDK (tempest-fastapi-sdk
+// Every message on PREFIX:C is a JSON object (the README documents it for
+// publishers in any language). The four fields of the Python SDK (tempest-fastapi-sdk
 // SSEBroker(redis=...)):
 //
 //   - "data" (required, any JSON): a JSON string is sent raw, any other

@@ -218,3 +218,97 @@ func TestBurstWhileTheHubIsSlow(t *testing.T) {
 	}
 	assert.Zero(t, relay.Malformed())
 }
+
+// TestRedisKilledMidStream kills Redis while a publisher keeps publishing
+// through both hubs and a client on each reads: no crash, the streams stay
+// open, every event a client gets was accepted, none twice and in order,
+// and every event accepted once both hubs are back reaches both clients.
+func TestRedisKilledMidStream(t *testing.T) {
+	srv := startRedis(t)
+	rc := redisrelay.Config{URL: srv.url(), Prefix: "sse", PingInterval: 100 * time.Millisecond}
+	a := newNode(t, rc, actors.Config{})
+	b := newNode(t, rc, actors.Config{})
+	a.requireReady(t)
+	b.requireReady(t)
+	ca := a.subscribe(t, "channel=live", "")
+	cb := b.subscribe(t, "channel=live", "")
+	a.requireChannels(t, 1)
+	b.requireChannels(t, 1)
+
+	// The publisher numbers its events and alternates hubs; accepted[i]
+	// records which ones a hub took.
+	const total = 3000
+	var accepted [total]atomic.Bool
+	var published atomic.Int64
+	phase := make(chan struct{}) // closed when the test wants the publisher to wait for recovery
+	resumed := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range total {
+			if i == total/3 {
+				<-phase // Redis is killed here, with events in flight on both hubs
+			}
+			if i == 2*total/3 {
+				<-resumed
+			}
+			hub := []*node{a, b}[i%2].hub
+			ctx, cancel := context.WithTimeout(context.Background(), failFast)
+			if _, err := hub.Publish(ctx, "live", evData(strconv.Itoa(i))); err == nil {
+				accepted[i].Store(true)
+			}
+			cancel()
+			published.Add(1)
+		}
+	}()
+
+	require.Eventually(t, func() bool { return published.Load() >= total/3 }, wait, time.Millisecond)
+	srv.kill()
+	close(phase)
+	requireDown(t, a)
+	requireDown(t, b)
+	srv.start()
+	a.requireReady(t)
+	b.requireReady(t)
+	close(resumed)
+	<-done
+
+	var afterRecovery []int
+	for i := 2 * total / 3; i < total; i++ {
+		require.True(t, accepted[i].Load(), "event %d published after recovery was refused", i)
+		afterRecovery = append(afterRecovery, i)
+	}
+	for name, c := range map[string]*client{"A": ca, "B": cb} {
+		var got []int
+		for len(got) == 0 || got[len(got)-1] != total-1 {
+			n, err := strconv.Atoi(string(c.next(t).Data))
+			require.NoError(t, err)
+			got = append(got, n)
+		}
+		for k, n := range got {
+			require.True(t, accepted[n].Load(), "client on %s got %d, which no hub accepted", name, n)
+			if k > 0 {
+				require.Less(t, got[k-1], n, "client on %s: %d after %d (duplicate or out of order)", name, n, got[k-1])
+			}
+		}
+		require.Subset(t, got, afterRecovery, "client on %s missed events accepted after recovery", name)
+		t.Logf("client on %s: %d events received of %d accepted", name, len(got), countTrue(accepted[:]))
+	}
+	select {
+	case <-ca.done:
+		t.Fatal("the stream on A ended")
+	case <-cb.done:
+		t.Fatal("the stream on B ended")
+	default:
+	}
+}
+
+func countTrue(bs []atomic.Bool) int {
+	n := 0
+	for i := range bs {
+		if bs[i].Load() {
+			n++
+		}
+	}
+	return n
+}

@@ -125,7 +125,11 @@ func (r *Relay) Publish(ctx context.Context, channel string, ev sse.Event) (stri
 		bufs.Put(bp)
 	}
 	if err != nil {
+		r.pubErr.Store(&err)
 		return "", fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
+	}
+	if r.pubErr.Load() != nil {
+		r.pubErr.Store(nil)
 	}
 	if ev.ID != "" {
 		return ev.ID, nil

@@ -28,6 +28,9 @@ var (
 	// ErrNotSubscribed is wrapped by Ready while the pattern subscription
 	// is not confirmed by Redis.
 	ErrNotSubscribed = errors.New("redisrelay: not subscribed to Redis")
+	// ErrPublishFailing is wrapped by Ready while publishes fail although
+	// the subscription is up.
+	ErrPublishFailing = errors.New("redisrelay: publishing to Redis fails")
 
 	errNoPong     = errors.New("no answer to ping: Redis hung or unreachable")
 	errConnecting = errors.New("connecting")
@@ -75,9 +78,15 @@ func (r *Relay) Start(sys *actor.ActorSystem, sink Sink) {
 	go r.receive()
 }
 
-// Ready reports whether the pattern subscription is confirmed by Redis: nil
-// when it is, an error wrapping [ErrNotSubscribed] with the reason
-// otherwise, and [ErrClosed] after Shutdown. It is meant for /readyz.
+// Ready reports whether the node can both relay and publish: nil when the
+// pattern subscription is confirmed by Redis and publishing works, an error
+// wrapping [ErrNotSubscribed] or [ErrPublishFailing] with the reason
+// otherwise, and [ErrClosed] after Shutdown. It is meant for /readyz, so a
+// node is not sent traffic it would answer with 503.
+//
+// After a failed publish, Ready pings Redis through the publishing client
+// (at most one ping at a time, bounded by probeTimeout) until one gets
+// through.
 func (r *Relay) Ready() error {
 	if r.closed.Load() {
 		return ErrClosed
@@ -85,6 +94,29 @@ func (r *Relay) Ready() error {
 	if s := r.state.Load(); !s.up {
 		return fmt.Errorf("%w: %v", ErrNotSubscribed, s.err)
 	}
+	if p := r.pubErr.Load(); p != nil {
+		if err := r.probe(*p); err != nil {
+			return fmt.Errorf("%w: %v", ErrPublishFailing, err)
+		}
+	}
+	return nil
+}
+
+const probeTimeout = 250 * time.Millisecond
+
+// probe pings through the publishing client and clears the publish error
+// when the ping gets through. A probe already running answers for all.
+func (r *Relay) probe(last error) error {
+	if !r.probing.TryLock() {
+		return last
+	}
+	defer r.probing.Unlock()
+	ctx, cancel := context.WithTimeout(r.ctx, probeTimeout)
+	defer cancel()
+	if err := r.client.Ping(ctx).Err(); err != nil {
+		return err
+	}
+	r.pubErr.Store(nil)
 	return nil
 }
 
