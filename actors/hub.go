@@ -22,6 +22,7 @@ type Hub struct {
 	ownSys bool
 	router *actor.PID
 	props  *actor.Props // shared options of connection actors
+	pool   *workers     // runs connection actors' mailboxes
 	beat   *frame       // the heartbeat every channel sends, shared
 
 	closed   atomic.Bool
@@ -58,7 +59,9 @@ func New(cfg Config) *Hub {
 		h.beat.b = b
 	}
 	h.asyncCtx, h.asyncCancel = context.WithCancel(context.Background())
-	h.props = actor.PropsFromProducer(nil, actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy))
+	h.pool = newWorkers()
+	h.props = actor.PropsFromProducer(nil, actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy),
+		actor.WithDispatcher(h.pool))
 	routerProps := actor.PropsFromProducer(func() actor.Actor { return &router{hub: h, channels: map[string]*routed{}} },
 		actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy), actor.WithSupervisor(stopStrategy))
 	h.router = h.sys.Root.Spawn(routerProps)
@@ -254,6 +257,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		}
 		if h.ownSys {
 			h.sys.Shutdown()
+		}
+		if perr := h.pool.stop(ctx); err == nil {
+			err = perr
 		}
 	})
 	return err

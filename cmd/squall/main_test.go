@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -133,4 +134,39 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 		require.FailNow(t, "hub did not exit")
 	}
 	exited <- nil // the cleanup waits on it too
+}
+
+// The hub re-executes itself with fixed initial goroutine stacks, unless
+// GODEBUG already decides; the process keeps its PID.
+func TestHubRunsWithFixedStacks(t *testing.T) {
+	bin := squallBinary(t)
+	for _, tc := range []struct{ given, want string }{
+		{"", "GODEBUG=adaptivestackstart=0"},
+		{"http2debug=0", "GODEBUG=http2debug=0,adaptivestackstart=0"},
+		{"adaptivestackstart=1", "GODEBUG=adaptivestackstart=1"},
+	} {
+		addr := freeAddr(t)
+		cmd := exec.Command(bin, "--addr", addr)
+		cmd.Env = append(os.Environ(), "SQUALL_LOG_LEVEL=warn", "GODEBUG="+tc.given)
+		require.NoError(t, cmd.Start())
+		require.Eventually(t, func() bool {
+			resp, err := http.Get("http://" + addr + "/healthz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return true
+		}, 20*time.Second, 20*time.Millisecond)
+		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid))
+		require.NoError(t, err)
+		var godebug []string
+		for kv := range strings.SplitSeq(string(environ), "\x00") {
+			if strings.HasPrefix(kv, "GODEBUG=") {
+				godebug = append(godebug, kv)
+			}
+		}
+		assert.Equal(t, []string{tc.want}, godebug, "GODEBUG=%s given", tc.given)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		require.NoError(t, cmd.Wait(), "exit 0 after the re-exec")
+	}
 }
