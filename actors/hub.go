@@ -22,7 +22,6 @@ type Hub struct {
 	ownSys bool
 	router *actor.PID
 	props  *actor.Props // shared options of connection actors
-	pool   *workers     // runs connection actors' mailboxes
 	beat   *frame       // the heartbeat every channel sends, shared
 
 	closed   atomic.Bool
@@ -59,9 +58,7 @@ func New(cfg Config) *Hub {
 		h.beat.b = b
 	}
 	h.asyncCtx, h.asyncCancel = context.WithCancel(context.Background())
-	h.pool = newWorkers()
-	h.props = actor.PropsFromProducer(nil, actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy),
-		actor.WithDispatcher(h.pool))
+	h.props = actor.PropsFromProducer(nil, actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy))
 	routerProps := actor.PropsFromProducer(func() actor.Actor { return &router{hub: h, channels: map[string]*routed{}} },
 		actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy), actor.WithSupervisor(stopStrategy))
 	h.router = h.sys.Root.Spawn(routerProps)
@@ -257,9 +254,6 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		}
 		if h.ownSys {
 			h.sys.Shutdown()
-		}
-		if perr := h.pool.stop(ctx); err == nil {
-			err = perr
 		}
 	})
 	return err
