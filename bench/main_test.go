@@ -139,3 +139,41 @@ func TestCPUModelAndLoad(t *testing.T) {
 	assert.NotEqual(t, "unknown", cpuModel())
 	assert.NotEqual(t, "unknown", loadAvg())
 }
+
+func TestCombineRounds(t *testing.T) {
+	res := func(flat, lat float64, errs ...string) outcome {
+		return outcome{res: &loadgen.Result{
+			Scenario: "fanout",
+			Metrics: []loadgen.Metric{
+				{Name: "deliveries/s", Value: flat, Better: loadgen.Higher},
+				{Name: "p99", Value: lat, Better: loadgen.Lower},
+			},
+			Errors: errs,
+		}}
+	}
+	sq := combine([]outcome{res(100, 9), res(300, 1), res(200, 5, "lost 1")})
+	ba := combine([]outcome{res(200, 3), res(150, 2), res(100, 4)})
+
+	got, _ := sq.res.Get("deliveries/s")
+	assert.Equal(t, 200.0, got.Value, "median of 100, 300, 200")
+	got, _ = sq.res.Get("p99")
+	assert.Equal(t, 5.0, got.Value, "median of 9, 1, 5")
+	assert.Equal(t, []string{"round 3: lost 1"}, sq.res.Errors, "errors keep their round")
+
+	rs := pairedRatios(sq, ba, "deliveries/s")
+	assert.InDeltaSlice(t, []float64{0.5, 2, 2}, rs, 1e-9, "each round against its own baseline")
+	assert.Equal(t, 2.0, median(rs))
+	assert.Nil(t, pairedRatios(sq, combine([]outcome{res(1, 1)}), "deliveries/s"), "no pairs with a single round")
+
+	broken := combine([]outcome{res(1, 1), {err: assert.AnError}})
+	assert.ErrorIs(t, broken.err, assert.AnError, "a broken round breaks the scenario")
+	assert.Equal(t, 4.5, median([]float64{6, 3, 9, 1}))
+}
+
+func TestRoundOrderAlternates(t *testing.T) {
+	syss := []system{{name: "squall"}, {name: "baseline"}}
+	assert.Equal(t, "squall", roundOrder(syss, 0)[0].name)
+	assert.Equal(t, "baseline", roundOrder(syss, 1)[0].name)
+	assert.Equal(t, "squall", roundOrder(syss, 2)[0].name)
+	assert.Equal(t, "squall", syss[0].name, "the caller's order is left alone")
+}

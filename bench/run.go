@@ -109,6 +109,8 @@ type outcome struct {
 	res     *loadgen.Result
 	err     error  // the run broke: a process failed, the generator crashed
 	skipped string // why the run was not made
+	// With -rounds above 1: each round's result; res holds their medians.
+	rounds []*loadgen.Result
 }
 
 func runMain(args []string) int {
@@ -127,7 +129,12 @@ func runMain(args []string) int {
 	out := fs.String("out", "", "also write the report as markdown to this file")
 	profile := fs.String("profile", "", "save CPU profiles of each server during fanout's flat-out phase to this directory and print their top entries")
 	verbose := fs.Bool("v", false, "copy the servers' and generator's stderr to ours")
+	rounds := fs.Int("rounds", 1, "run each scenario this many times per server, alternating which server goes first; figures are medians, ratios the median of each round's ratio")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *rounds < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -rounds must be at least 1")
 		return 2
 	}
 	m := fullMode
@@ -207,23 +214,33 @@ func runMain(args []string) int {
 	}
 	began := time.Now()
 	for _, sc := range scenarios {
+		all := map[string][]outcome{}
+		for round := range *rounds {
+			for _, sys := range roundOrder(syss, round) {
+				if ctx.Err() != nil {
+					break
+				}
+				which := ""
+				if *rounds > 1 {
+					which = fmt.Sprintf(" (round %d of %d)", round+1, *rounds)
+				}
+				fmt.Fprintf(os.Stderr, "bench: %s against %s%s...\n", sc, sys.name, which)
+				t0 := time.Now()
+				o := r.run(sc, sys, round == 0)
+				switch {
+				case o.skipped != "":
+					fmt.Fprintf(os.Stderr, "bench: %s against %s skipped: %s\n", sc, sys.name, o.skipped)
+				case o.err != nil:
+					fmt.Fprintf(os.Stderr, "bench: %s against %s failed: %v\n", sc, sys.name, o.err)
+				default:
+					fmt.Fprintf(os.Stderr, "bench: %s against %s done in %v\n", sc, sys.name, time.Since(t0).Round(time.Millisecond))
+				}
+				all[sys.name] = append(all[sys.name], o)
+			}
+		}
 		r.results[sc] = map[string]outcome{}
-		for _, sys := range syss {
-			if ctx.Err() != nil {
-				break
-			}
-			fmt.Fprintf(os.Stderr, "bench: %s against %s...\n", sc, sys.name)
-			t0 := time.Now()
-			o := r.run(sc, sys)
-			switch {
-			case o.skipped != "":
-				fmt.Fprintf(os.Stderr, "bench: %s against %s skipped: %s\n", sc, sys.name, o.skipped)
-			case o.err != nil:
-				fmt.Fprintf(os.Stderr, "bench: %s against %s failed: %v\n", sc, sys.name, o.err)
-			default:
-				fmt.Fprintf(os.Stderr, "bench: %s against %s done in %v\n", sc, sys.name, time.Since(t0).Round(time.Millisecond))
-			}
-			r.results[sc][sys.name] = o
+		for name, rs := range all {
+			r.results[sc][name] = combine(rs)
 		}
 	}
 	if ctx.Err() != nil {
@@ -310,7 +327,9 @@ func redisReachable(rawURL string) error {
 	return c.Close()
 }
 
-func (r *runner) run(sc string, sys system) outcome {
+// run measures scenario sc against sys once; profile asks for the CPU and
+// heap profiles when -profile is set.
+func (r *runner) run(sc string, sys system, profile bool) outcome {
 	nServers := 1
 	var extra []string
 	if sc == "cluster" {
@@ -349,7 +368,7 @@ func (r *runner) run(sc string, sys system) outcome {
 	args := append([]string{"loadgen"}, r.m.loadgenArgs(sc)...)
 	args = append(args, "-servers", strings.Join(urls, ","), "-pids", strings.Join(pids, ","))
 	var profPath, heapPath string
-	if r.profileDir != "" && sc == "fanout" {
+	if profile && r.profileDir != "" && sc == "fanout" {
 		profPath, _ = filepath.Abs(filepath.Join(r.profileDir, sys.name+"-fanout.pprof"))
 		heapPath, _ = filepath.Abs(filepath.Join(r.profileDir, sys.name+"-idle.heap"))
 		args = append(args, "-cpuprofile", profPath, "-heapprofile", heapPath)
