@@ -65,6 +65,13 @@ type Config struct {
 	// WriteTimeout bounds every flush to a client. Zero means 10s.
 	WriteTimeout time.Duration
 
+	// FlushGap is the shortest time between two flushes of one stream:
+	// frames that arrive sooner wait out the rest of the gap and go out in
+	// one write. A stream that was quiet for a gap flushes at once, so the
+	// gap adds latency only under load, where it saves a write per event.
+	// Zero means 20ms; negative flushes every wake-up at once.
+	FlushGap time.Duration
+
 	// MaxQueueFrames is how many frames may wait for one stream before its
 	// Overflow policy applies. Zero means 1000; negative means no frame bound.
 	MaxQueueFrames int
@@ -104,6 +111,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.FlushGap == 0 {
+		c.FlushGap = 20 * time.Millisecond
 	}
 	if c.MaxQueueFrames == 0 {
 		c.MaxQueueFrames = 1000

@@ -10,7 +10,10 @@
 // writer of its http.ResponseWriter: a channel pushes a frame into the
 // outbox and wakes the connection actor only if no wake-up is already on its
 // way, so a burst costs one mailbox message, one write and one flush per
-// stream, whatever its size.
+// stream, whatever its size. A connection actor that wrote events less than
+// Config.FlushGap ago waits for the rest of the gap (a time.AfterFunc sends
+// it the wake-up), which keeps its outbox marked as woken meanwhile: a stream
+// under a high event rate writes once per gap instead of once per event.
 //
 // # Ids, history and resume
 //

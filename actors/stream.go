@@ -153,6 +153,10 @@ type connActor struct {
 	noDeadline bool // the writer cannot take a write deadline
 	started    bool // the response headers have been flushed
 
+	gap        time.Duration // Config.FlushGap; <= 0: none
+	deferred   *time.Timer   // wakes the actor when a gap ends; nil until needed
+	lastEvents time.Time     // the last write that carried events
+
 	// For streams on several channels: the escaped names and the escaped
 	// last id of each, which make the composite id.
 	escNames []string
@@ -161,7 +165,7 @@ type connActor struct {
 
 func newConnActor(s *Stream, cfg *Config) *connActor {
 	s.out.policy, s.out.maxFrame, s.out.maxBytes = cfg.Overflow, cfg.MaxQueueFrames, cfg.MaxQueueBytes
-	c := &connActor{s: s, heartbeat: cfg.Heartbeat, timeout: cfg.WriteTimeout, obs: cfg.Observer}
+	c := &connActor{s: s, heartbeat: cfg.Heartbeat, timeout: cfg.WriteTimeout, obs: cfg.Observer, gap: cfg.FlushGap}
 	if len(s.channels) > 1 {
 		c.escNames = make([]string, len(s.channels))
 		c.escIDs = make([]string, len(s.channels))
@@ -175,6 +179,9 @@ func newConnActor(s *Stream, cfg *Config) *connActor {
 func (c *connActor) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
 	case *actor.Stopping:
+		if c.deferred != nil {
+			c.deferred.Stop()
+		}
 		c.s.out.close()
 		c.leave()
 		return
@@ -195,6 +202,9 @@ func (c *connActor) Receive(ctx actor.Context) {
 	}
 	switch m := ctx.Message().(type) {
 	case *flushNow:
+		if c.wait() {
+			return
+		}
 		if err := c.flush(nil); err != nil {
 			c.stop(ctx, writeReason(err))
 		}
@@ -205,6 +215,28 @@ func (c *connActor) Receive(ctx actor.Context) {
 		}
 		c.stop(ctx, m.reason)
 	}
+}
+
+// wait reports whether the flush must wait for the end of the flush gap,
+// and arms the wake-up that ends it. The outbox stays marked as woken
+// meanwhile, so frames that arrive during the gap cost no mailbox message.
+func (c *connActor) wait() bool {
+	if c.gap <= 0 {
+		return false
+	}
+	// Only writes of events open a gap: the headers and heartbeats must not
+	// hold back the first event or a replay.
+	left := c.gap - time.Since(c.lastEvents)
+	if left <= 0 {
+		return false
+	}
+	if c.deferred == nil {
+		s := c.s
+		c.deferred = time.AfterFunc(left, func() { s.hub.sys.Root.Send(s.pid, theFlush) })
+	} else {
+		c.deferred.Reset(left)
+	}
+	return true
 }
 
 func (c *connActor) stop(ctx actor.Context, r CloseReason) {
@@ -275,6 +307,7 @@ func (c *connActor) flush(final []byte) error {
 	}
 	c.lastWrite = time.Now()
 	if events > 0 {
+		c.lastEvents = c.lastWrite
 		c.obs.Flushed(events, c.lastWrite.Sub(oldest))
 	}
 	// An idle stream holds no buffer: it goes back to a pool shared by all

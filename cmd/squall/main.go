@@ -69,6 +69,7 @@ type options struct {
 	heartbeat  time.Duration
 	beatEvent  string
 	writeTO    time.Duration
+	flushGap   time.Duration
 	maxBody    int64
 	history    int
 	historyTTL time.Duration
@@ -89,6 +90,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.DurationVar(&o.heartbeat, "heartbeat", 15*time.Second, "idle time before a keepalive comment; 0 disables")
 	fs.StringVar(&o.beatEvent, "heartbeat-event", "", `send heartbeats as this named event (e.g. "ping") instead of a comment`)
 	fs.DurationVar(&o.writeTO, "write-timeout", 10*time.Second, "bound on every write to a client; also the TCP user timeout that reaps vanished peers")
+	fs.DurationVar(&o.flushGap, "flush-gap", 20*time.Millisecond, "shortest time between two writes to one client; events that come sooner go out together; 0 writes each at once")
 	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "largest publish body in bytes")
 	fs.IntVar(&o.history, "history", 1000, "events kept per channel for Last-Event-ID resume; 0 disables")
 	fs.DurationVar(&o.historyTTL, "history-ttl", 10*time.Minute, "how long an event stays replayable; 0 keeps by count only")
@@ -153,6 +155,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Heartbeat:      o.heartbeat,
 		HeartbeatEvent: o.beatEvent,
 		WriteTimeout:   o.writeTO,
+		FlushGap:       o.flushGap,
 		Overflow:       overflow,
 		History:        o.history,
 		HistoryTTL:     o.historyTTL,
@@ -163,6 +166,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	if o.history == 0 {
 		cfg.History = -1
+	}
+	if o.flushGap == 0 {
+		cfg.FlushGap = -1
 	}
 	if o.historyTTL == 0 {
 		cfg.HistoryTTL = -1

@@ -1,0 +1,135 @@
+package actors_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall/actors/actorstest"
+	"github.com/squall-sse/squall/httpedge/sse"
+)
+
+// timedWriter records each write of data with the time it was made.
+type timedWriter struct {
+	header http.Header
+	mu     sync.Mutex
+	writes []timedWrite
+}
+
+type timedWrite struct {
+	at   time.Time
+	data string
+}
+
+func (w *timedWriter) Header() http.Header { return w.header }
+func (w *timedWriter) WriteHeader(int)     {}
+func (w *timedWriter) Flush()              {}
+func (w *timedWriter) Write(b []byte) (int, error) {
+	if len(b) > 0 {
+		w.mu.Lock()
+		w.writes = append(w.writes, timedWrite{time.Now(), string(b)})
+		w.mu.Unlock()
+	}
+	return len(b), nil
+}
+
+// datas are the data fields of the events in one write.
+func (tw timedWrite) datas() []string {
+	var out []string
+	p := sse.NewParser(strings.NewReader(tw.data))
+	for {
+		ev, err := p.Next()
+		if err != nil {
+			return out
+		}
+		out = append(out, string(ev.Data))
+	}
+}
+
+func (w *timedWriter) snapshot() []timedWrite {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]timedWrite(nil), w.writes...)
+}
+
+func TestFlushGapWritesABurstOnce(t *testing.T) {
+	const gap = 300 * time.Millisecond
+	h := actorstest.NewHub(t, actors.Config{FlushGap: gap, History: -1, Heartbeat: -1})
+	w := &timedWriter{header: http.Header{}}
+	s, err := h.Open(w, actors.StreamOptions{Channels: []string{"c"}})
+	require.NoError(t, err)
+	defer func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		s.Wait(ctx)
+	}()
+
+	publish := func(data string) {
+		_, err := h.Publish(context.Background(), "c", sse.Event{Data: []byte(data)})
+		require.NoError(t, err)
+	}
+	publish("a")
+	require.Eventually(t, func() bool { return len(w.snapshot()) == 1 }, 5*time.Second, time.Millisecond, "a written")
+	// The first write set the gap going: these three arrive inside it.
+	publish("b")
+	publish("c")
+	publish("d")
+	require.Eventually(t, func() bool { return len(w.snapshot()) == 2 }, 5*time.Second, time.Millisecond, "b, c, d written")
+
+	writes := w.snapshot()
+	assert.Equal(t, []string{"a"}, writes[0].datas())
+	assert.Equal(t, []string{"b", "c", "d"}, writes[1].datas(), "the burst in one write")
+	assert.GreaterOrEqual(t, writes[1].at.Sub(writes[0].at), gap, "not before the gap ended")
+	assert.Never(t, func() bool { return len(w.snapshot()) > 2 }, 2*gap, 10*time.Millisecond, "no empty or repeated write after the burst")
+}
+
+func TestNoFlushGapWritesEachWakeUp(t *testing.T) {
+	h := actorstest.NewHub(t, actors.Config{FlushGap: -1, History: -1, Heartbeat: -1})
+	w := &timedWriter{header: http.Header{}}
+	s, err := h.Open(w, actors.StreamOptions{Channels: []string{"c"}})
+	require.NoError(t, err)
+	defer func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		s.Wait(ctx)
+	}()
+	for i, data := range []string{"a", "b", "c"} {
+		_, err := h.Publish(context.Background(), "c", sse.Event{Data: []byte(data)})
+		require.NoError(t, err)
+		// Each waits for the previous write, so none can join another.
+		require.Eventually(t, func() bool { return len(w.snapshot()) == i+1 }, 5*time.Second, time.Millisecond, "%s written alone", data)
+	}
+	var got [][]string
+	for _, wr := range w.snapshot() {
+		got = append(got, wr.datas())
+	}
+	assert.Equal(t, [][]string{{"a"}, {"b"}, {"c"}}, got)
+}
+
+func TestFlushGapHoldsNothingBackAtStartOrClose(t *testing.T) {
+	h := actorstest.NewHub(t, actors.Config{FlushGap: time.Hour, History: -1, Heartbeat: -1})
+	w := &timedWriter{header: http.Header{}}
+	s, err := h.Open(w, actors.StreamOptions{Channels: []string{"c"}})
+	require.NoError(t, err)
+	_, err = h.Publish(context.Background(), "c", sse.Event{Data: []byte("a")})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(w.snapshot()) == 1 }, 5*time.Second, time.Millisecond,
+		"the first event goes out at once: the headers' flush opens no gap")
+
+	_, err = h.Publish(context.Background(), "c", sse.Event{Data: []byte("b")})
+	require.NoError(t, err)
+	assert.Never(t, func() bool { return len(w.snapshot()) > 1 }, 200*time.Millisecond, 10*time.Millisecond, "b waits for the gap")
+	s.Close(time.Second)
+	<-s.Done()
+	writes := w.snapshot()
+	require.Len(t, writes, 2)
+	assert.Equal(t, []string{"b"}, writes[1].datas(), "closing writes what the gap held, with the retry hint")
+	assert.Contains(t, writes[1].data, "retry: 1000\n")
+}
