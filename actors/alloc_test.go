@@ -7,6 +7,7 @@ package actors_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -16,8 +17,16 @@ import (
 // A publish allocates for its frame and its bookkeeping, never per
 // subscriber: the frame's bytes are shared and a wake-up costs nothing.
 func TestPublishAllocationsDoNotGrowWithSubscribers(t *testing.T) {
+	t.Run("no flush gap", func(t *testing.T) { publishAllocations(t, -1) })
+	t.Run("default flush gap", func(t *testing.T) { publishAllocations(t, 0) })
+}
+
+// publishAllocations runs with the flush gap off (-1) and at its default
+// (0): a stream then waits out the gap once per awaited publish, and its
+// timer, made once, must not show up per publish.
+func publishAllocations(t *testing.T, gap time.Duration) {
 	perPublish := func(n int) float64 {
-		f := newFanout(t, n)
+		f := newFanout(t, n, gap)
 		ev := sse.Event{Data: []byte("hello")}
 		delivered := f.count.n.Load()
 		return testing.AllocsPerRun(50, func() {
