@@ -42,13 +42,15 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_read_timeout %[4]s;
+      %[5]s
     }
   }
 }
 `
 
-// startNginx runs a real nginx in front of upstream and returns its address.
-func startNginx(t *testing.T, upstream, readTimeout string) string {
+// startNginx runs a real nginx in front of upstream and returns its address;
+// extra goes into its location block.
+func startNginx(t *testing.T, upstream, readTimeout, extra string) string {
 	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
@@ -63,7 +65,7 @@ func startNginx(t *testing.T, upstream, readTimeout string) string {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
 	conf := filepath.Join(dir, "nginx.conf")
-	require.NoError(t, os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, addr, upstream, readTimeout)), 0o600))
+	require.NoError(t, os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, addr, upstream, readTimeout, extra)), 0o600))
 	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -90,7 +92,7 @@ func startNginx(t *testing.T, upstream, readTimeout string) string {
 func TestThroughNginx(t *testing.T) {
 	t.Run("events arrive unbuffered and heartbeats outlive the read timeout", func(t *testing.T) {
 		s := newHubServer(t, actors.Config{Heartbeat: 200 * time.Millisecond}, httpedge.Config{})
-		proxy := startNginx(t, s.srv.Listener.Addr().String(), "1s")
+		proxy := startNginx(t, s.srv.Listener.Addr().String(), "1s", "")
 		p := &hubServer{srv: &httptest.Server{URL: "http://" + proxy}}
 		c := p.subscribeURL(t, "http://"+proxy+"/events?channel=a")
 		// A small event arrives through the proxy on its own, without
@@ -113,9 +115,24 @@ func TestThroughNginx(t *testing.T) {
 	})
 	t.Run("without heartbeats nginx cuts an idle stream", func(t *testing.T) {
 		s := newHubServer(t, actors.Config{Heartbeat: -1}, httpedge.Config{})
-		proxy := startNginx(t, s.srv.Listener.Addr().String(), "1s")
+		proxy := startNginx(t, s.srv.Listener.Addr().String(), "1s", "")
 		p := &hubServer{srv: &httptest.Server{URL: "http://" + proxy}}
 		c := p.subscribeURL(t, "http://"+proxy+"/events?channel=a")
 		c.requireEnded(t)
+	})
+	t.Run("the control: nginx that ignores X-Accel-Buffering holds a small event back", func(t *testing.T) {
+		// Without the header nginx buffers the response (proxy_buffering
+		// is on by default), which is what the hub's header turns off:
+		// this shows the header, not luck, gets events through.
+		s := newHubServer(t, actors.Config{Heartbeat: -1}, httpedge.Config{})
+		proxy := startNginx(t, s.srv.Listener.Addr().String(), "3s", "proxy_ignore_headers X-Accel-Buffering;")
+		p := &hubServer{srv: &httptest.Server{URL: "http://" + proxy}}
+		c := p.subscribeURL(t, "http://"+proxy+"/events?channel=a")
+		s.mustPublish(t, "a", "first")
+		select {
+		case ev := <-c.events:
+			require.FailNow(t, "the event came through a buffering nginx", "%q", ev.Data)
+		case <-time.After(time.Second):
+		}
 	})
 }
