@@ -220,7 +220,9 @@ func (a *channelActor) replayed(ctx actor.Context, m *replayDone) {
 		return
 	}
 	frames := make([]*frame, 0, len(m.result.Events)+len(w.live))
-	var newest Pos
+	// newest is the last position the client has once the replay is
+	// written: the resume point, or the last replayed event.
+	newest := m.result.Point
 	for _, e := range m.result.Events {
 		f, err := a.encode(e.Event, e.Event.ID, e.Pos)
 		if err != nil {
@@ -243,7 +245,13 @@ func (a *channelActor) replayed(ctx actor.Context, m *replayDone) {
 	case ReplayExpired:
 		status = resumeExpired
 	}
-	if last := lastPos(frames); !last.IsZero() {
+	// Events up to the newest position the client now has may still arrive
+	// live from the relay: skip them, even when the replay was empty.
+	last := lastPos(frames)
+	if last.Less(newest) {
+		last = newest
+	}
+	if !last.IsZero() {
 		if a.skip == nil {
 			a.skip = map[*Stream]Pos{}
 		}

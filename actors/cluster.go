@@ -28,6 +28,10 @@ type Replayer interface {
 // Replay is the answer of a [Replayer].
 type Replay struct {
 	Status ReplayStatus
+	// Point is the position of the resume point itself when Status is
+	// ReplayFound. Events at or before it that are still on their way to
+	// this node are then known to be ones the client already has.
+	Point  Pos
 	Events []ReplayEvent
 }
 

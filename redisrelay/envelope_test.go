@@ -176,10 +176,13 @@ func TestReplayReturnsEventsWithPositions(t *testing.T) {
 	require.Equal(t, actors.ReplayFound, r.Status)
 	require.Len(t, r.Events, 1, "after a publisher's id")
 	assert.Equal(t, third, r.Events[0].Event.ID)
+	assert.True(t, r.Point.Less(r.Events[0].Pos), "the point is the publisher's event, just before")
+	assert.False(t, r.Point.IsZero())
 
 	r, err = b.relay.Replay(ctx, "r", third)
 	require.NoError(t, err)
-	assert.Equal(t, actors.Replay{Status: actors.ReplayFound, Events: []actors.ReplayEvent{}}, r, "after the newest: nothing")
+	thirdPos, _ := actors.ParsePos(third)
+	assert.Equal(t, actors.Replay{Status: actors.ReplayFound, Point: thirdPos, Events: []actors.ReplayEvent{}}, r, "after the newest: nothing")
 
 	r, err = b.relay.Replay(ctx, "never-published", first)
 	require.NoError(t, err)

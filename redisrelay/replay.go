@@ -20,7 +20,7 @@ import (
 //	ARGV[3]  the age bound in ms (0: none)
 //	ARGV[4]  how many entries to scan for a publisher's id
 //
-// It answers {"found", entries}, {"expired"} or {"unknown"}. The resume point
+// It answers {"found", entries, point id}, {"expired"} or {"unknown"}. The resume point
 // is the entry whose stream id is ARGV[1], else the newest entry whose
 // publisher id (field "i") is ARGV[1]. The stream keeps one entry more than
 // the history count, and age trimming keeps one aged-out entry: a client
@@ -37,14 +37,14 @@ if ttl > 0 then
   local t = redis.call('TIME')
   cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - ttl
 end
-local function answer(after)
+local function answer(point, after)
   if cutoff and #after > 0 and tonumber(string.match(after[1][1], '^%d+')) < cutoff then
     return {'expired'}
   end
-  return {'found', after}
+  return {'found', after, point}
 end
 if ARGV[2] == '1' and #redis.call('XRANGE', key, last, last) > 0 then
-  return answer(redis.call('XRANGE', key, '(' .. last, '+'))
+  return answer(last, redis.call('XRANGE', key, '(' .. last, '+'))
 end
 local rev = redis.call('XREVRANGE', key, '+', '-', 'COUNT', ARGV[4])
 for i = 1, #rev do
@@ -52,7 +52,7 @@ for i = 1, #rev do
   if f[1] == 'i' and f[2] == last then
     local after = {}
     for j = i - 1, 1, -1 do after[#after + 1] = rev[j] end
-    return answer(after)
+    return answer(rev[i][1], after)
   end
 end
 if ARGV[2] == '1' and #redis.call('XREVRANGE', key, last, '-', 'COUNT', 1) == 0 then
@@ -115,6 +115,14 @@ func (r *Relay) parseReplay(channel string, res []any) (actors.Replay, error) {
 		entries, _ = res[1].([]any)
 	}
 	out := actors.Replay{Status: actors.ReplayFound, Events: make([]actors.ReplayEvent, 0, len(entries))}
+	if len(res) > 2 {
+		point, _ := res[2].(string)
+		p, ok := actors.ParsePos(point)
+		if !ok {
+			return actors.Replay{}, fmt.Errorf("resume point %v", res[2])
+		}
+		out.Point = p
+	}
 	for _, e := range entries {
 		ev, err := parseEntry(channel, e)
 		if err != nil {
