@@ -2,6 +2,7 @@ package actors_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -41,9 +42,12 @@ func (w *timedWriter) Write(b []byte) (int, error) {
 }
 
 // datas are the data fields of the events in one write.
-func (tw timedWrite) datas() []string {
+func (tw timedWrite) datas() []string { return eventData(strings.NewReader(tw.data)) }
+
+// eventData parses a recorded stream into the data of its events.
+func eventData(r io.Reader) []string {
 	var out []string
-	p := sse.NewParser(strings.NewReader(tw.data))
+	p := sse.NewParser(r)
 	for {
 		ev, err := p.Next()
 		if err != nil {
@@ -51,6 +55,21 @@ func (tw timedWrite) datas() []string {
 		}
 		out = append(out, string(ev.Data))
 	}
+}
+
+// openTimed opens a stream that records its writes; it ends, as if its
+// client left, when the test does.
+func openTimed(t *testing.T, h *actors.Hub, opts actors.StreamOptions) *timedWriter {
+	t.Helper()
+	w := &timedWriter{header: http.Header{}}
+	s, err := h.Open(w, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		s.Wait(ctx)
+	})
+	return w
 }
 
 func (w *timedWriter) snapshot() []timedWrite {
@@ -62,14 +81,7 @@ func (w *timedWriter) snapshot() []timedWrite {
 func TestFlushGapWritesABurstOnce(t *testing.T) {
 	const gap = 300 * time.Millisecond
 	h := actorstest.NewHub(t, actors.Config{FlushGap: gap, History: -1, Heartbeat: -1})
-	w := &timedWriter{header: http.Header{}}
-	s, err := h.Open(w, actors.StreamOptions{Channels: []string{"c"}})
-	require.NoError(t, err)
-	defer func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		s.Wait(ctx)
-	}()
+	w := openTimed(t, h, actors.StreamOptions{Channels: []string{"c"}})
 
 	publish := func(data string) {
 		_, err := h.Publish(context.Background(), "c", sse.Event{Data: []byte(data)})
@@ -92,14 +104,7 @@ func TestFlushGapWritesABurstOnce(t *testing.T) {
 
 func TestNoFlushGapWritesEachWakeUp(t *testing.T) {
 	h := actorstest.NewHub(t, actors.Config{FlushGap: -1, History: -1, Heartbeat: -1})
-	w := &timedWriter{header: http.Header{}}
-	s, err := h.Open(w, actors.StreamOptions{Channels: []string{"c"}})
-	require.NoError(t, err)
-	defer func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		s.Wait(ctx)
-	}()
+	w := openTimed(t, h, actors.StreamOptions{Channels: []string{"c"}})
 	for i, data := range []string{"a", "b", "c"} {
 		_, err := h.Publish(context.Background(), "c", sse.Event{Data: []byte(data)})
 		require.NoError(t, err)

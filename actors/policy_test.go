@@ -51,15 +51,7 @@ func (w *gatedWriter) events(t *testing.T) []string {
 	t.Helper()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	p := sse.NewParser(bytes.NewReader(w.buf.Bytes()))
-	var out []string
-	for {
-		ev, err := p.Next()
-		if err != nil {
-			return out
-		}
-		out = append(out, string(ev.Data))
-	}
+	return eventData(bytes.NewReader(w.buf.Bytes()))
 }
 
 func TestOverflowPolicies(t *testing.T) {

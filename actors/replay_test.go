@@ -3,7 +3,6 @@ package actors_test
 import (
 	"context"
 	"errors"
-	"net/http"
 	"testing"
 	"time"
 
@@ -47,14 +46,7 @@ func TestEventsAtOrBeforeTheResumePointAreNotSentAgain(t *testing.T) {
 		answer:  actors.Replay{Status: actors.ReplayFound, Point: p9, Events: []actors.ReplayEvent{}},
 	}
 	h := actorstest.NewHub(t, actors.Config{Cluster: cluster, Heartbeat: -1})
-	w := &timedWriter{header: http.Header{}}
-	s, err := h.Open(w, actors.StreamOptions{Channels: []string{"c"}, LastEventID: p9.String()})
-	require.NoError(t, err)
-	defer func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		s.Wait(ctx)
-	}()
+	w := openTimed(t, h, actors.StreamOptions{Channels: []string{"c"}, LastEventID: p9.String()})
 
 	// 8 and 9 reach this node late: while the replay is in flight, or just
 	// after it, depending on how the router and the lookup interleave.
