@@ -11,9 +11,9 @@ run:
 # The whole test suite, race detector on; installs what a fresh machine lacks.
 test: deps
 	go test -race -count=1 ./...
-	# Allocation counts are meaningless under the race detector: this one
-	# test runs without it.
-	go test -count=1 -run 'Allocations' ./actors/
+	# Allocation counts and stack sizes are meaningless under the race
+	# detector: these two tests run without it.
+	go test -count=1 -run 'Allocations|IdleStreamStacks' ./actors/ ./httpedge/
 
 deps:
 	./scripts/deps.sh

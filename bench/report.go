@@ -261,8 +261,10 @@ func (r *runner) targets() string {
 	reached := ""
 	sr, ok3 := get("fanout", "squall", "publish rate reached "+at)
 	br, ok4 := get("fanout", "baseline", "publish rate reached "+at)
-	if ok3 && ok4 && (sr.Value < 0.95*rate || br.Value < 0.95*rate) {
-		reached = fmt.Sprintf("; but the publishers reached only %.0f (squall) and %.0f (baseline) of %.0f events/s: this machine cannot deliver that load, see the notes", sr.Value, br.Value, rate)
+	if ok3 && ok4 && br.Value < 0.95*rate {
+		// Squall sustained the load (or the branch below says it did
+		// not); the baseline's p99 is then that of a saturated server.
+		reached = fmt.Sprintf("; the baseline reached only %.0f of %.0f events/s", br.Value, rate)
 	}
 	what := fmt.Sprintf("p99 under 50 ms at %.0f events/s to %d streams", rate, m.fanoutLatencyConns)
 	if ok && ok3 && sr.Value < 0.95*rate {
