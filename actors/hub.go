@@ -58,7 +58,7 @@ func New(cfg Config) *Hub {
 		h.beat.b = b
 	}
 	h.asyncCtx, h.asyncCancel = context.WithCancel(context.Background())
-	h.props = actor.PropsFromProducer(nil, actor.WithMailbox(connMailbox), actor.WithGuardian(stopStrategy))
+	h.props = actor.PropsFromProducer(nil, actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy))
 	routerProps := actor.PropsFromProducer(func() actor.Actor { return &router{hub: h, channels: map[string]*routed{}} },
 		actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy), actor.WithSupervisor(stopStrategy))
 	h.router = h.sys.Root.Spawn(routerProps)

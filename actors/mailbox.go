@@ -29,20 +29,11 @@ type mailbox struct {
 	invoker    actor.MessageInvoker
 	dispatcher actor.Dispatcher
 	process    func()
-	deep       bool // its actor writes to a connection: see growStack
 }
 
-// unboundedMailbox is the actor.MailboxProducer of every Squall actor but
-// the connection actors.
+// unboundedMailbox is the actor.MailboxProducer of every Squall actor.
 func unboundedMailbox() actor.Mailbox {
 	m := &mailbox{}
-	m.process = m.processMessages
-	return m
-}
-
-// connMailbox is the actor.MailboxProducer of connection actors.
-func connMailbox() actor.Mailbox {
-	m := &mailbox{deep: true}
 	m.process = m.processMessages
 	return m
 }
@@ -79,9 +70,6 @@ func (m *mailbox) schedule() {
 }
 
 func (m *mailbox) processMessages() {
-	if m.deep {
-		growStack(0)
-	}
 	for {
 		m.run()
 		m.running.Store(false)
@@ -92,20 +80,6 @@ func (m *mailbox) processMessages() {
 			return
 		}
 	}
-}
-
-// growStack takes the stack of a connection actor's mailbox run to 4 KB
-// while it is still shallow. Each run is a fresh goroutine with a 2 KB
-// stack, and a flush needs about 3 KB (net/http's write path down to the
-// syscall, plus the runtime's guard): growing there copies and unwinds some
-// twenty frames, which pprof put at 10 to 12 % of the hub's CPU in fanout
-// flat out to 10,000 streams; growing here copies two (BenchmarkStackGrowth).
-//
-//go:noinline
-func growStack(i int) byte {
-	var pad [2560]byte
-	pad[i] = 1
-	return pad[len(pad)-1-i]
 }
 
 func (m *mailbox) pop(q *queue, n *atomic.Int32) (any, bool) {

@@ -5,7 +5,8 @@ import "testing"
 // BenchmarkStackGrowth is the cost growStack saves a connection actor's
 // mailbox run: a fresh goroutine that goes about 3 KB deep over twenty
 // frames, as a flush does through net/http, grows its stack either deep in
-// that path (copying and unwinding the frames above it) or once at the top.
+// that path (copying and unwinding the frames above it) or before it, near
+// the top. Run it with GODEBUG=adaptivestackstart=0, as cmd/squall runs.
 func BenchmarkStackGrowth(b *testing.B) {
 	for _, tc := range []struct {
 		name string
