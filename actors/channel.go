@@ -134,17 +134,22 @@ func (a *channelActor) encode(ev sse.Event, id string, pos Pos) (*frame, error) 
 	return f, nil
 }
 
+// crowdedFanout is the number of subscribers from which a publish is worth
+// a yield in each connection actor it wakes (see connActor.yield).
+const crowdedFanout = 64
+
 // fanout queues the same frame for every subscriber.
 func (a *channelActor) fanout(ctx actor.Context, f *frame) {
 	a.lastPublish = f.at
 	obs := a.hub.cfg.Observer
 	obs.Published(a.name)
 	var kicked []*Stream
+	crowded := len(a.subs) >= crowdedFanout
 	for _, s := range a.subs {
 		if len(a.skip) > 0 && a.replayedAlready(s, f) {
 			continue
 		}
-		wake, dropped, kick := s.out.push(f)
+		wake, dropped, kick := s.out.push(f, crowded)
 		if wake {
 			s.wake(ctx)
 		}

@@ -16,6 +16,7 @@ type outbox struct {
 	bytes    int
 	dropped  int64
 	woken    bool // a flushNow is queued for the connection actor
+	crowded  bool // a push came from a channel with many subscribers
 	closed   bool // the stream is gone: refuse everything
 	policy   Overflow
 	maxFrame int // <= 0: no bound
@@ -27,16 +28,18 @@ func (o *outbox) over(extraFrames, extraBytes int) bool {
 		(o.maxBytes > 0 && o.bytes+extraBytes > o.maxBytes)
 }
 
-// push queues a live frame under the overflow policy. wake says the caller
-// must wake the connection actor; dropped is how many frames a drop policy
-// discarded; kick means the stream passed its bound under Disconnect and is
-// now closed to further frames.
-func (o *outbox) push(f *frame) (wake bool, dropped int, kick bool) {
+// push queues a live frame under the overflow policy. crowded says the
+// frame goes to many streams at once. wake says the caller must wake the
+// connection actor; dropped is how many frames a drop policy discarded;
+// kick means the stream passed its bound under Disconnect and is now closed
+// to further frames.
+func (o *outbox) push(f *frame, crowded bool) (wake bool, dropped int, kick bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
 		return false, 0, false
 	}
+	o.crowded = o.crowded || crowded
 	if o.over(1, len(f.b)) {
 		switch o.policy {
 		case Disconnect:
@@ -98,8 +101,15 @@ func (o *outbox) take(spare []*frame) []*frame {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	out := o.frames
-	o.frames, o.bytes, o.woken = spare[:0], 0, false
+	o.frames, o.bytes, o.woken, o.crowded = spare[:0], 0, false, false
 	return out
+}
+
+// isCrowded reports whether a frame waiting here went to many streams.
+func (o *outbox) isCrowded() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.crowded
 }
 
 func (o *outbox) close() {
