@@ -242,8 +242,7 @@ func (c *connActor) wait() bool {
 }
 
 // yield lets every goroutine already waiting to run go first, when the
-// stream's frames come from a channel with many subscribers, then makes
-// room on the stack for the write.
+// stream's frames come from a channel with many subscribers.
 //
 // Such a publish wakes its subscribers' connection actors one after
 // another while the channel actor is still fanning out, and under load more
@@ -253,26 +252,10 @@ func (c *connActor) wait() bool {
 // the deliveries per second. A stream on small channels has nothing to
 // gain and would only wait (many-channels, 2 streams per channel: p99
 // 8 ms instead of 4.7 flat out).
-//
-// Each mailbox run is a fresh goroutine with a 2 KB stack, and a flush
-// needs about 3 KB (net/http's write path down to the syscall, plus the
-// runtime's guard). Growing the stack there copies and unwinds some twenty
-// frames, which pprof put at 10 to 12 % of the hub's CPU flushing flat
-// out; growing it here copies a few (BenchmarkStackGrowth). It comes after
-// the yield, so that the thousands of runs one publish wakes wait with
-// 2 KB stacks, not 4: the process would keep the difference.
 func (c *connActor) yield() {
 	if c.s.out.isCrowded() {
 		runtime.Gosched()
 	}
-	growStack(0)
-}
-
-//go:noinline
-func growStack(i int) byte {
-	var pad [2560]byte
-	pad[i] = 1
-	return pad[len(pad)-1-i]
 }
 
 func (c *connActor) stop(ctx actor.Context, r CloseReason) {
