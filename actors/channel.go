@@ -208,7 +208,7 @@ func (a *channelActor) fetchReplay(s *Stream, lastID string) {
 	h.goAsync(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		r, err := h.cfg.Cluster.Replay(ctx, name, lastID)
+		r, err := h.cfg.Cluster.Replay(ctx, ReplayRequest{Channel: name, LastEventID: lastID})
 		h.sys.Root.Send(self, &replayDone{s: s, result: r, err: err})
 	})
 }

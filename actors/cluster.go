@@ -12,17 +12,53 @@ import (
 // between memory and cluster mode.
 type Cluster interface {
 	Replayer
-	// Publish appends ev to channel's history and sends it to every node,
-	// and returns the id every node will send with it.
-	Publish(ctx context.Context, channel string, ev sse.Event) (string, error)
+	// PublishOnce appends ev to channel's history and sends it to every
+	// node, and returns the id every node will send with it. A non-empty
+	// key is an idempotency key: a second publish with the same key on the
+	// same channel, within the retention window, is not delivered again and
+	// answers the first one's id with Duplicate set.
+	//
+	// The error says what happened to the event: an error wrapping
+	// [ErrOutcomeUnknown] means it may or may not have been taken (a
+	// retry with the same key is safe); any other error means it was
+	// certainly not taken.
+	PublishOnce(ctx context.Context, channel string, ev sse.Event, key string) (Published, error)
+}
+
+// Published is the outcome of an accepted publish.
+type Published struct {
+	// ID is the event's id, the same on every node.
+	ID string
+	// Duplicate is set when the idempotency key had already been used on
+	// the channel: the event is the earlier one, not delivered again.
+	Duplicate bool
 }
 
 // Replayer reads a channel's retained history in cluster mode, where it lives
 // outside the process (in Redis) so that any node can replay it.
 type Replayer interface {
-	// Replay returns the retained events of channel strictly after the event
-	// whose id is lastID, oldest first.
-	Replay(ctx context.Context, channel, lastID string) (Replay, error)
+	// Replay returns a page of the retained events of req.Channel strictly
+	// after the resume point, oldest first (see [ReplayRequest] for the
+	// page's bounds). More says whether more retained events follow; the
+	// next page is asked for with From set to the last event's Pos.
+	Replay(ctx context.Context, req ReplayRequest) (Replay, error)
+}
+
+// ReplayRequest asks a [Replayer] for one page of a channel's history.
+type ReplayRequest struct {
+	Channel string
+	// LastEventID is the client's resume point, for the first page.
+	LastEventID string
+	// From, when not zero, continues strictly after this position (the
+	// Pos of the last event of the previous page) and LastEventID is
+	// ignored.
+	From Pos
+	// MaxEvents bounds the page's events; zero or negative means 100.
+	MaxEvents int
+	// MaxBytes bounds the page's events' data, in bytes; zero or negative
+	// means 256 KiB. A page holds at least one event whatever its size, so
+	// that an event larger than the bound still makes progress.
+	MaxBytes int
 }
 
 // Replay is the answer of a [Replayer].
@@ -33,6 +69,8 @@ type Replay struct {
 	// this node are then known to be ones the client already has.
 	Point  Pos
 	Events []ReplayEvent
+	// More is set when retained events follow the page's last one.
+	More bool
 }
 
 // ReplayEvent is one retained event and its position in its channel.

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -75,36 +76,49 @@ func (h *Hub) Config() Config { return h.cfg }
 // channel's history and sends it to every subscriber of channel, returning the
 // id. It waits only for the channel actor to take the event (in cluster
 // mode, for Redis to take it), never for a client. Callers validate the
-// channel name.
+// channel name. It is [Hub.PublishOnce] without an idempotency key.
 func (h *Hub) Publish(ctx context.Context, channel string, ev sse.Event) (string, error) {
+	p, err := h.PublishOnce(ctx, channel, ev, "")
+	return p.ID, err
+}
+
+// PublishOnce is [Hub.Publish] with an idempotency key: when key is not
+// empty and an event with the same key was taken on channel within the
+// retention window, the event is not delivered again and the answer is the
+// earlier event's id with Duplicate set. An error wrapping
+// [ErrOutcomeUnknown] means the event may or may not have been taken; any
+// other error means it was not.
+func (h *Hub) PublishOnce(ctx context.Context, channel string, ev sse.Event, key string) (Published, error) {
 	if err := ev.Validate(); err != nil {
-		return "", err
+		return Published{}, err
 	}
 	if h.cfg.Cluster != nil {
 		if h.closed.Load() {
-			return "", ErrClosed
+			return Published{}, ErrClosed
 		}
-		return h.cfg.Cluster.Publish(ctx, channel, ev)
+		return h.cfg.Cluster.PublishOnce(ctx, channel, ev, key)
 	}
-	return h.request(ctx, h.router, &publishMsg{channel: channel, ev: ev})
+	return h.request(ctx, h.router, &publishMsg{channel: channel, ev: ev, key: key})
 }
 
 var replies = sync.Pool{New: func() any { return make(chan publishReply, 1) }}
 
-func (h *Hub) request(ctx context.Context, to *actor.PID, m *publishMsg) (string, error) {
+func (h *Hub) request(ctx context.Context, to *actor.PID, m *publishMsg) (Published, error) {
 	if h.closed.Load() {
-		return "", ErrClosed
+		return Published{}, ErrClosed
 	}
 	m.reply = replies.Get().(chan publishReply)
 	h.sys.Root.Send(to, m)
 	select {
 	case r := <-m.reply:
 		replies.Put(m.reply)
-		return r.id, r.err
+		return Published{ID: r.id, Duplicate: r.duplicate}, r.err
 	case <-ctx.Done():
-		return "", ctx.Err() // the reply chan is dropped: the actor may still answer into it
+		// The reply chan is dropped: the actor may still answer into it,
+		// and may have taken the event.
+		return Published{}, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())
 	case <-h.shutDone:
-		return "", ErrClosed
+		return Published{}, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ErrClosed)
 	}
 }
 

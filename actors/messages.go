@@ -28,12 +28,14 @@ type frame struct {
 type publishMsg struct {
 	channel string
 	ev      sse.Event
+	key     string // idempotency key; "" for none
 	reply   chan publishReply
 }
 
 type publishReply struct {
-	id  string
-	err error
+	id        string
+	duplicate bool // key was seen: id is the earlier event's
+	err       error
 }
 
 func (*publishMsg) IgnoreDeadLetterLogging() {}

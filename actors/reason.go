@@ -54,6 +54,11 @@ func CloseReasons() []CloseReason {
 var (
 	// ErrClosed is returned by a hub or stream that no longer accepts work.
 	ErrClosed = errors.New("actors: closed")
+	// ErrOutcomeUnknown is wrapped by a publish error when the event may
+	// or may not have been taken (the answer was lost on its way back):
+	// a retry with the same idempotency key is safe, one without it may
+	// deliver the event twice.
+	ErrOutcomeUnknown = errors.New("actors: publish outcome unknown")
 )
 
 func errorf(format string, args ...any) error {

@@ -23,11 +23,11 @@ type heldReplay struct {
 	answer  actors.Replay
 }
 
-func (c *heldReplay) Publish(context.Context, string, sse.Event) (string, error) {
-	return "", errors.New("heldReplay: publish is not used")
+func (c *heldReplay) PublishOnce(context.Context, string, sse.Event, string) (actors.Published, error) {
+	return actors.Published{}, errors.New("heldReplay: publish is not used")
 }
 
-func (c *heldReplay) Replay(ctx context.Context, _, _ string) (actors.Replay, error) {
+func (c *heldReplay) Replay(ctx context.Context, _ actors.ReplayRequest) (actors.Replay, error) {
 	select {
 	case <-c.release:
 		return c.answer, nil

@@ -18,9 +18,11 @@ import (
 )
 
 // Publisher takes an event for a channel and returns its id. *actors.Hub is
-// one (in memory); the Redis relay's publisher is another (cluster mode).
+// one, in memory and in cluster mode. Its errors follow actors.Cluster: one
+// that wraps [actors.ErrOutcomeUnknown] means the event may have been
+// taken; any other means it was not.
 type Publisher interface {
-	Publish(ctx context.Context, channel string, ev sse.Event) (id string, err error)
+	PublishOnce(ctx context.Context, channel string, ev sse.Event, key string) (actors.Published, error)
 }
 
 // Config configures a [Server]. Only Hub is required.
@@ -328,15 +330,47 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		s.forbidden(w, r, claims, "publish", channel)
 		return
 	}
-	id, err := s.cfg.Publisher.Publish(r.Context(), channel, ev)
+	key := r.Header.Get("Idempotency-Key")
+	if err := validKey(key); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	p, err := s.cfg.Publisher.PublishOnce(r.Context(), channel, ev, key)
 	if err != nil {
 		if r.Context().Err() != nil {
 			return // the publisher left; nobody reads an answer
 		}
+		if errors.Is(err, actors.ErrOutcomeUnknown) {
+			// The event may have been taken: a retry is only safe with an
+			// idempotency key, and the answer must not say "not taken".
+			writeError(w, http.StatusGatewayTimeout, "event outcome unknown (it may have been accepted; retry with the same Idempotency-Key): "+err.Error())
+			return
+		}
 		writeBusy(w, http.StatusServiceUnavailable, time.Second, "event not accepted: "+err.Error())
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"id": id})
+	if p.Duplicate {
+		writeJSON(w, http.StatusAccepted, map[string]any{"id": p.ID, "duplicate": true})
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": p.ID})
+}
+
+// MaxIdempotencyKey bounds the Idempotency-Key header, in bytes.
+const MaxIdempotencyKey = 256
+
+// validKey checks an Idempotency-Key: empty (none), or 1 to 256 bytes of
+// printable ASCII.
+func validKey(key string) error {
+	if len(key) > MaxIdempotencyKey {
+		return fmt.Errorf("Idempotency-Key over %d bytes", MaxIdempotencyKey)
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x21 || key[i] > 0x7e {
+			return errors.New("Idempotency-Key must be printable ASCII without spaces")
+		}
+	}
+	return nil
 }
 
 // decodePublish reads and validates a publish body. Every failure is the

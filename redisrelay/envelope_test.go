@@ -162,7 +162,7 @@ func TestReplayReturnsEventsWithPositions(t *testing.T) {
 	third, err := a.relay.Publish(ctx, "r", sse.Event{Data: []byte("2\n")})
 	require.NoError(t, err)
 
-	r, err := b.relay.Replay(ctx, "r", first)
+	r, err := b.relay.Replay(ctx, actors.ReplayRequest{Channel: "r", LastEventID: first})
 	require.NoError(t, err)
 	require.Equal(t, actors.ReplayFound, r.Status)
 	require.Len(t, r.Events, 2)
@@ -171,7 +171,7 @@ func TestReplayReturnsEventsWithPositions(t *testing.T) {
 	assert.Equal(t, third, r.Events[1].Pos.String())
 	assert.True(t, r.Events[0].Pos.Less(r.Events[1].Pos))
 
-	r, err = b.relay.Replay(ctx, "r", "given")
+	r, err = b.relay.Replay(ctx, actors.ReplayRequest{Channel: "r", LastEventID: "given"})
 	require.NoError(t, err)
 	require.Equal(t, actors.ReplayFound, r.Status)
 	require.Len(t, r.Events, 1, "after a publisher's id")
@@ -179,12 +179,12 @@ func TestReplayReturnsEventsWithPositions(t *testing.T) {
 	assert.True(t, r.Point.Less(r.Events[0].Pos), "the point is the publisher's event, just before")
 	assert.False(t, r.Point.IsZero())
 
-	r, err = b.relay.Replay(ctx, "r", third)
+	r, err = b.relay.Replay(ctx, actors.ReplayRequest{Channel: "r", LastEventID: third})
 	require.NoError(t, err)
 	thirdPos, _ := actors.ParsePos(third)
 	assert.Equal(t, actors.Replay{Status: actors.ReplayFound, Point: thirdPos, Events: []actors.ReplayEvent{}}, r, "after the newest: nothing")
 
-	r, err = b.relay.Replay(ctx, "never-published", first)
+	r, err = b.relay.Replay(ctx, actors.ReplayRequest{Channel: "never-published", LastEventID: first})
 	require.NoError(t, err)
 	assert.Equal(t, actors.ReplayExpired, r.Status, "a stream id on an empty channel is older than what is kept")
 }

@@ -59,7 +59,7 @@ func TestShutdown(t *testing.T) {
 	assert.ErrorIs(t, relay.Ready(), redisrelay.ErrClosed)
 	_, err = relay.Publish(context.Background(), "a", evData("x"))
 	assert.ErrorIs(t, err, redisrelay.ErrClosed)
-	_, err = relay.Replay(context.Background(), "a", "1-0")
+	_, err = relay.Replay(context.Background(), actors.ReplayRequest{Channel: "a", LastEventID: "1-0"})
 	assert.ErrorIs(t, err, redisrelay.ErrClosed)
 }
 

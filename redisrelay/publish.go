@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge/sse"
 )
 
@@ -81,6 +82,21 @@ var bufs = sync.Pool{New: func() any { return new([]byte) }}
 // accepted (Redis is away, or ev is invalid): it is never accepted and then
 // lost. The id, event name and data must be valid UTF-8 ([ErrNotUTF8]).
 func (r *Relay) Publish(ctx context.Context, channel string, ev sse.Event) (string, error) {
+	p, err := r.PublishOnce(ctx, channel, ev, "")
+	return p.ID, err
+}
+
+// PublishOnce is [Relay.Publish] with an idempotency key (see
+// actors.Cluster): it implements actors.Cluster.
+//
+// TODO(issue 14): honour key; tell a refused publish from one whose
+// outcome is unknown.
+func (r *Relay) PublishOnce(ctx context.Context, channel string, ev sse.Event, key string) (actors.Published, error) {
+	id, err := r.publish(ctx, channel, ev)
+	return actors.Published{ID: id}, err
+}
+
+func (r *Relay) publish(ctx context.Context, channel string, ev sse.Event) (string, error) {
 	if r.closed.Load() {
 		return "", ErrClosed
 	}

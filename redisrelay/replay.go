@@ -73,7 +73,11 @@ var replayScript = redis.NewScript(replaySrc)
 // the history gives [actors.ReplayUnknown], as does any id when history is
 // off. Events that a Python SDK worker published reach no history, so their
 // ids are unknown here.
-func (r *Relay) Replay(ctx context.Context, channel, lastID string) (actors.Replay, error) {
+//
+// TODO(issue 14): page by req.MaxEvents and req.MaxBytes, continue from
+// req.From.
+func (r *Relay) Replay(ctx context.Context, req actors.ReplayRequest) (actors.Replay, error) {
+	channel, lastID := req.Channel, req.LastEventID
 	if r.cfg.History < 0 {
 		return actors.Replay{Status: actors.ReplayUnknown}, nil
 	}

@@ -248,7 +248,7 @@ func TestHistoryDisabled(t *testing.T) {
 	p2, _ := actors.ParsePos(id2)
 	assert.True(t, p1.Less(p2), "ids grow")
 
-	r, err := b.relay.Replay(context.Background(), "a", id)
+	r, err := b.relay.Replay(context.Background(), actors.ReplayRequest{Channel: "a", LastEventID: id})
 	require.NoError(t, err)
 	assert.Equal(t, actors.ReplayUnknown, r.Status)
 	c2 := b.subscribe(t, "channel=a", id)
