@@ -89,16 +89,32 @@ type Config struct {
 	History int
 
 	// HistoryTTL is how long a kept event stays replayable. Zero means 10m;
-	// negative means events expire only by count.
+	// negative means events expire only by count and bytes.
 	HistoryTTL time.Duration
+
+	// HistoryBytes bounds each channel's history in memory mode, in bytes
+	// of what its events hold (their encoded frame, id and idempotency key,
+	// plus about 200 bytes of bookkeeping each); the oldest events go
+	// first. An event larger than the bound on its own is delivered but
+	// not kept. Zero means 4 MiB, which keeps the default 1,000 events of
+	// up to about 4 KB each; negative means no byte bound.
+	HistoryBytes int
+
+	// HistoryBudget bounds the histories of all channels together in
+	// memory mode, in bytes counted as for HistoryBytes plus about 2 KB
+	// for each channel that is alive only for its history. Past it, the
+	// oldest events of all channels are evicted first (see the package
+	// documentation). Zero means 256 MiB; negative means no budget.
+	HistoryBudget int64
 
 	// Cluster, when set, makes the hub deliver only what [Hub.Deliver] hands
 	// it (a relay fed by Redis) and replay from Cluster instead of an
 	// in-memory history; [Hub.Publish] then publishes through Cluster.
 	Cluster Cluster
 
-	// Observer is told about streams, flushes and drops, for metrics. Nil
-	// observes nothing.
+	// Observer is told about streams, flushes and drops, for metrics; one
+	// that also implements [HistoryObserver] is told about history
+	// evictions and bytes. Nil observes nothing.
 	Observer Observer
 }
 
@@ -126,6 +142,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HistoryTTL == 0 {
 		c.HistoryTTL = 10 * time.Minute
+	}
+	if c.HistoryBytes == 0 {
+		c.HistoryBytes = 4 << 20
+	}
+	if c.HistoryBudget == 0 {
+		c.HistoryBudget = 256 << 20
 	}
 	if c.Observer == nil {
 		c.Observer = nopObserver{}

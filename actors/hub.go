@@ -24,6 +24,7 @@ type Hub struct {
 	router *actor.PID
 	props  *actor.Props // shared options of connection actors
 	beat   *frame       // the heartbeat every channel sends, shared
+	hobs   HistoryObserver
 
 	closed   atomic.Bool
 	shutOnce sync.Once
@@ -49,6 +50,10 @@ func New(cfg Config) *Hub {
 		logger := cfg.Logger
 		h.sys = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
 		h.ownSys = true
+	}
+	h.hobs = nopHistoryObserver{}
+	if o, ok := cfg.Observer.(HistoryObserver); ok {
+		h.hobs = o
 	}
 	h.beat = &frame{b: sse.Keepalive, beat: true}
 	if cfg.HeartbeatEvent != "" {
@@ -150,7 +155,7 @@ func (h *Hub) Open(w http.ResponseWriter, opts StreamOptions) (*Stream, error) {
 // publishes to it with [Stream.Publish]. This is one EventStream of the
 // Python SDK; it still gets heartbeats and the slow-consumer policy.
 func (h *Hub) OpenDirect(w http.ResponseWriter) (*Stream, error) {
-	ch := newChannelActor(h, "", true)
+	ch := newChannelActor(h, "", true, nil)
 	private := h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ch },
 		actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy)))
 	s, err := h.spawn(w, nil, private)
@@ -281,6 +286,9 @@ type router struct {
 	hub      *Hub
 	channels map[string]*routed
 	closed   chan struct{} // set by closeChannels: closed once no child is left
+	// budget is the history budget's actor, a child spawned with the first
+	// channel in memory mode when a budget is set.
+	budget *actor.PID
 }
 
 // closeChannels asks the router to stop every channel actor and close done
@@ -319,6 +327,10 @@ func (r *router) Receive(ctx actor.Context) {
 			ctx.Stop(c.pid)
 			delete(r.channels, name)
 		}
+		if r.budget != nil {
+			ctx.Stop(r.budget)
+			r.budget = nil
+		}
 		r.closeIfEmpty(ctx)
 	case *actor.Terminated:
 		r.closeIfEmpty(ctx)
@@ -338,7 +350,12 @@ func (r *router) forward(ctx actor.Context, name string, msg any, create bool) {
 		if !create {
 			return
 		}
-		ch := newChannelActor(r.hub, name, false)
+		cfg := &r.hub.cfg
+		if r.budget == nil && cfg.Cluster == nil && cfg.History > 0 && cfg.HistoryBudget > 0 && r.closed == nil {
+			b := newBudgetActor(cfg.HistoryBudget, r.hub.hobs)
+			r.budget = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return b }, actor.WithMailbox(unboundedMailbox)))
+		}
+		ch := newChannelActor(r.hub, name, false, r.budget)
 		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return ch }, actor.WithMailbox(unboundedMailbox)))
 		c = &routed{pid: pid}
 		r.channels[name] = c

@@ -22,6 +22,7 @@ type frame struct {
 	pos     Pos       // order within the channel
 	at      time.Time // when it was published, for latency metrics
 	beat    bool      // a heartbeat, which a busy stream may skip
+	key     string    // the publish's idempotency key, "" for none
 }
 
 // publishMsg asks a channel actor to assign an id, keep and fan out an event.
@@ -84,9 +85,11 @@ type tickMsg struct{}
 
 func (*tickMsg) IgnoreDeadLetterLogging() {}
 
-// replayDone returns a cluster replay to the channel actor that asked.
+// replayDone returns a page of a cluster replay to the channel actor that
+// asked.
 type replayDone struct {
 	s      *Stream
+	cursor *replayCursor
 	result Replay
 	err    error
 }
@@ -97,6 +100,17 @@ func (*replayDone) IgnoreDeadLetterLogging() {}
 type flushNow struct{}
 
 func (*flushNow) IgnoreDeadLetterLogging() {}
+
+// flushMore makes a connection actor go on writing what one flush left.
+type flushMore struct{}
+
+func (*flushMore) IgnoreDeadLetterLogging() {}
+
+// refillMsg tells a channel actor that a stream it replays into has room
+// for the next part of its replay.
+type refillMsg struct{ s *Stream }
+
+func (*refillMsg) IgnoreDeadLetterLogging() {}
 
 // closeMsg asks a connection actor to write its final bytes and stop.
 type closeMsg struct {
@@ -113,5 +127,6 @@ func (*countMsg) IgnoreDeadLetterLogging() {}
 
 var (
 	theFlush = &flushNow{}
+	theMore  = &flushMore{}
 	theTick  = &tickMsg{}
 )

@@ -31,3 +31,20 @@ func (nopObserver) Flushed(int, time.Duration) {}
 func (nopObserver) Dropped(int)                {}
 func (nopObserver) Resumed(bool)               {}
 func (nopObserver) ChannelsChanged(int)        {}
+
+// HistoryObserver is what an [Observer] may also implement to be told about
+// the histories of memory mode. Its methods are called from actor
+// goroutines and must not block.
+type HistoryObserver interface {
+	// HistoryEvicted counts n events that left a channel's history for
+	// reason.
+	HistoryEvicted(reason EvictReason, n int)
+	// HistoryBytes reports what the histories of all channels hold, as
+	// counted against [Config].HistoryBudget (only while a budget is set).
+	HistoryBytes(n int64)
+}
+
+type nopHistoryObserver struct{}
+
+func (nopHistoryObserver) HistoryEvicted(EvictReason, int) {}
+func (nopHistoryObserver) HistoryBytes(int64)              {}

@@ -1,10 +1,14 @@
 package actors
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
 
 // outbox holds the frames published to one stream and not yet written. The
 // channel actors feeding the stream push into it; the stream's connection
-// actor takes everything at once when it flushes. A push wakes the
+// actor takes up to flushBytes at once when it flushes. A push wakes the
 // connection actor only when no wake-up is already on its way, so a burst
 // costs one mailbox message and one flush, however many frames it holds.
 //
@@ -21,6 +25,9 @@ type outbox struct {
 	policy   Overflow
 	maxFrame int // <= 0: no bound
 	maxBytes int // <= 0: no bound
+	// waiters are the channels whose replay did not fit: the connection
+	// actor tells them once the outbox has drained below the replay share.
+	waiters []*actor.PID
 }
 
 func (o *outbox) over(extraFrames, extraBytes int) bool {
@@ -65,21 +72,86 @@ func (o *outbox) push(f *frame, crowded bool) (wake bool, dropped int, kick bool
 	return wake, dropped, false
 }
 
-// pushAll queues replayed frames whatever the bound: a replay is at most the
-// channel's history, and refusing it would lose the events resume is for.
-func (o *outbox) pushAll(fs []*frame) (wake bool) {
+// pushControl queues a frame of the hub's own (a reset event) whatever the
+// bound: it is a few dozen bytes and must not be lost.
+func (o *outbox) pushControl(f *frame) (wake bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
 		return false
 	}
-	for _, f := range fs {
-		o.frames = append(o.frames, f)
-		o.bytes += len(f.b)
-	}
+	o.frames = append(o.frames, f)
+	o.bytes += len(f.b)
 	wake = !o.woken
 	o.woken = true
 	return wake
+}
+
+// replayShare is how much of the bound replayed frames may fill: half, so
+// that live frames of the stream's other channels still fit beside them.
+func (o *outbox) replayShare() (frames, bytes int) {
+	frames, bytes = -1, -1
+	if o.maxFrame > 0 {
+		frames = max(o.maxFrame/2, 1)
+	}
+	if o.maxBytes > 0 {
+		bytes = max(o.maxBytes/2, 1)
+	}
+	return frames, bytes
+}
+
+func (o *outbox) belowShare(extraFrames, extraBytes int) bool {
+	sf, sb := o.replayShare()
+	return (sf < 0 || len(o.frames)+extraFrames <= sf) && (sb < 0 || o.bytes+extraBytes <= sb)
+}
+
+// pushReplay queues as many of fs, in order, as fit in the replay share (at
+// least the first when nothing is queued, so that a frame larger than the
+// share still goes out) and returns how many it took. When some did not
+// fit, the channel (from) is told by a refillMsg once the outbox has
+// drained, and pushes the rest then: a replay never holds more than about
+// the stream's bound, however long the history.
+func (o *outbox) pushReplay(fs []*frame, from *actor.PID) (n int, wake bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return 0, false
+	}
+	for _, f := range fs {
+		if len(o.frames) > 0 && !o.belowShare(1, len(f.b)) {
+			break
+		}
+		o.frames = append(o.frames, f)
+		o.bytes += len(f.b)
+		n++
+	}
+	if n < len(fs) {
+		found := false
+		for _, w := range o.waiters {
+			found = found || w == from
+		}
+		if !found {
+			o.waiters = append(o.waiters, from)
+		}
+	}
+	if n > 0 {
+		wake = !o.woken
+		o.woken = true
+	}
+	return n, wake
+}
+
+// takeWaiters returns the channels waiting to refill, once the outbox has
+// room for them, and forgets them.
+func (o *outbox) takeWaiters() []*actor.PID {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.waiters) == 0 || !o.belowShare(0, 0) {
+		return nil
+	}
+	w := o.waiters
+	o.waiters = nil
+	return w
 }
 
 // pushIdle queues f only if nothing else is queued: a heartbeat is pointless
@@ -96,13 +168,28 @@ func (o *outbox) pushIdle(f *frame) (wake bool) {
 	return true
 }
 
-// take swaps out everything queued, handing back spare for reuse.
-func (o *outbox) take(spare []*frame) []*frame {
+// take hands over the oldest queued frames, up to maxBytes of them (at
+// least one; maxBytes <= 0 takes everything), appended to spare. more says
+// frames remain, for another flush: the outbox then stays marked as woken.
+func (o *outbox) take(spare []*frame, maxBytes int) (out []*frame, more bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	out := o.frames
-	o.frames, o.bytes, o.woken, o.crowded = spare[:0], 0, false, false
-	return out
+	n, size := 0, 0
+	for n < len(o.frames) && (maxBytes <= 0 || n == 0 || size+len(o.frames[n].b) <= maxBytes) {
+		size += len(o.frames[n].b)
+		n++
+	}
+	if n == len(o.frames) {
+		out = o.frames
+		o.frames, o.bytes, o.woken, o.crowded = spare[:0], 0, false, false
+		return out, false
+	}
+	out = append(spare[:0], o.frames[:n]...)
+	rest := copy(o.frames, o.frames[n:])
+	clear(o.frames[rest:])
+	o.frames = o.frames[:rest]
+	o.bytes -= size
+	return out, true
 }
 
 // isCrowded reports whether a frame waiting here went to many streams.
@@ -115,7 +202,7 @@ func (o *outbox) isCrowded() bool {
 func (o *outbox) close() {
 	o.mu.Lock()
 	o.closed = true
-	o.frames, o.bytes = nil, 0
+	o.frames, o.bytes, o.waiters = nil, 0, nil
 	o.mu.Unlock()
 }
 

@@ -77,6 +77,11 @@ func (s *Stream) cut() {
 // wake tells the connection actor that its outbox has frames.
 func (s *Stream) wake(ctx actor.SenderContext) { ctx.Send(s.pid, theFlush) }
 
+// wakeNow is wake for a replay: the stream writes at once, without waiting
+// out the flush gap, since its channel waits for the write to hand over
+// more.
+func (s *Stream) wakeNow(ctx actor.SenderContext) { ctx.Send(s.pid, theMore) }
+
 // Done is closed once the connection actor has stopped; from then on nothing
 // touches the ResponseWriter.
 func (s *Stream) Done() <-chan struct{} { return s.done }
@@ -207,15 +212,39 @@ func (c *connActor) Receive(ctx actor.Context) {
 			return
 		}
 		c.yield()
-		if err := c.flush(nil); err != nil {
-			c.stop(ctx, writeReason(err))
-		}
+		c.flushSome(ctx)
+	case *flushMore:
+		// The rest of what one flush could not take: no gap, no yield.
+		c.flushSome(ctx)
 	case *closeMsg:
-		if err := c.flush(m.final); err != nil {
-			c.stop(ctx, writeReason(err))
-			return
+		for more := true; more; {
+			var err error
+			if more, err = c.flush(m.final); err != nil {
+				c.stop(ctx, writeReason(err))
+				return
+			}
 		}
 		c.stop(ctx, m.reason)
+	}
+}
+
+// flushSome writes at most flushBytes of what is queued and, when more is
+// left, asks itself to go on: a stream with a long queue writes it in
+// bounded pieces, and other messages (a close, a client gone) get in
+// between.
+func (c *connActor) flushSome(ctx actor.Context) {
+	more, err := c.flush(nil)
+	if err != nil {
+		c.stop(ctx, writeReason(err))
+		return
+	}
+	if more {
+		ctx.Send(ctx.Self(), theMore)
+	}
+	// Channels replaying into this stream push their next page once there
+	// is room (see outbox.pushReplay).
+	for _, ch := range c.s.out.takeWaiters() {
+		ctx.Send(ch, &refillMsg{s: c.s})
 	}
 }
 
@@ -264,10 +293,17 @@ func (c *connActor) stop(ctx actor.Context, r CloseReason) {
 	ctx.Stop(ctx.Self())
 }
 
-// flush writes everything queued, then final, in one write and one flush,
-// under the write deadline.
-func (c *connActor) flush(final []byte) error {
-	frames := c.s.out.take(c.spare)
+// flushBytes bounds what one flush takes from the outbox, and so the
+// buffer it builds: a stream whose client stalls holds this much in its
+// write buffer, not its whole queue.
+const flushBytes = 64 << 10
+
+// flush writes up to flushBytes of what is queued (at least one frame),
+// then, if that was all, final, in one write and one flush, under the write
+// deadline. more says frames are left for another flush (final was not
+// written).
+func (c *connActor) flush(final []byte) (more bool, err error) {
+	frames, more := c.s.out.take(c.spare, flushBytes)
 	defer func() {
 		clear(frames)
 		c.spare = frames
@@ -278,7 +314,7 @@ func (c *connActor) flush(final []byte) error {
 	}
 	if len(frames) == 0 && len(final) == 0 {
 		if c.started {
-			return nil
+			return more, nil
 		}
 	}
 	c.started = true
@@ -307,9 +343,10 @@ func (c *connActor) flush(final []byte) error {
 		buf = append(buf, '\n')
 		buf = append(buf, f.b[f.idLen:]...)
 	}
-	buf = append(buf, final...)
+	if !more {
+		buf = append(buf, final...)
+	}
 
-	var err error
 	if !c.noDeadline {
 		err = c.s.rc.SetWriteDeadline(time.Now().Add(c.timeout))
 		if errors.Is(err, http.ErrNotSupported) {
@@ -335,7 +372,7 @@ func (c *connActor) flush(final []byte) error {
 		*bp = buf
 		flushBuffers.Put(bp)
 	}
-	return err
+	return more, err
 }
 
 var flushBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}

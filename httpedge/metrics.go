@@ -27,6 +27,8 @@ import (
 //	squall_disconnects_total{reason}          counter: streams closed, by actors.CloseReason
 //	squall_publish_to_flush_seconds           histogram: from a publish to the flush that wrote it
 //	squall_replay_total{result="hit|miss"}    counter: resumes by channel; miss sent a reset event
+//	squall_history_evictions_total{reason}    counter: events evicted from memory-mode history, by actors.EvictReason (count, bytes, budget, age)
+//	squall_history_bytes                      gauge: memory-mode history held, as counted against the history budget
 //	squall_relay_up                           gauge: 1 when the relay is subscribed (always 1 without a relay)
 //	squall_limit_rejections_total{limit}      counter: refusals by limit: streams, streams_per_ip, channels, body
 //	squall_auth_failures_total{code}          counter: 401 (no or bad token) and 403 (channel not allowed)
@@ -47,6 +49,8 @@ type Metrics struct {
 	latency     prometheus.Histogram
 	replayHit   prometheus.Counter
 	replayMiss  prometheus.Counter
+	evictions   []prometheus.Counter // by actors.EvictReason; [0] is for an unknown reason
+	histBytes   prometheus.Gauge
 	limits      map[string]prometheus.Counter // read-only after NewMetrics
 	auth401     prometheus.Counter
 	auth403     prometheus.Counter
@@ -54,7 +58,10 @@ type Metrics struct {
 	relayReady atomic.Pointer[func() error]
 }
 
-var _ actors.Observer = (*Metrics)(nil)
+var (
+	_ actors.Observer        = (*Metrics)(nil)
+	_ actors.HistoryObserver = (*Metrics)(nil)
+)
 
 // NewMetrics returns metrics on a fresh registry, every labelled series
 // declared at zero so that dashboards and rate() see them from the start.
@@ -94,6 +101,18 @@ func NewMetrics() *Metrics {
 	}, []string{"result"})
 	m.reg.MustRegister(replay)
 	m.replayHit, m.replayMiss = replay.WithLabelValues("hit"), replay.WithLabelValues("miss")
+
+	ev := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "squall_history_evictions_total", Help: "Events evicted from a channel's memory-mode history, by reason: count, bytes (the channel's byte bound), budget (the global history budget), age.",
+	}, []string{"reason"})
+	m.reg.MustRegister(ev)
+	evReasons := actors.EvictReasons()
+	m.evictions = make([]prometheus.Counter, len(evReasons)+1)
+	m.evictions[0] = ev.WithLabelValues("unknown")
+	for _, r := range evReasons {
+		m.evictions[r] = ev.WithLabelValues(r.String())
+	}
+	m.histBytes = f.gauge("squall_history_bytes", "Bytes held by memory-mode histories, as counted against the history budget (0 without a budget).")
 
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "squall_relay_up", Help: "1 when the Redis relay is subscribed (always 1 in memory mode), 0 otherwise.",
@@ -190,6 +209,18 @@ func (m *Metrics) Resumed(hit bool) {
 		m.replayMiss.Inc()
 	}
 }
+
+// HistoryEvicted implements actors.HistoryObserver.
+func (m *Metrics) HistoryEvicted(r actors.EvictReason, n int) {
+	if int(r) > 0 && int(r) < len(m.evictions) {
+		m.evictions[r].Add(float64(n))
+		return
+	}
+	m.evictions[0].Add(float64(n))
+}
+
+// HistoryBytes implements actors.HistoryObserver.
+func (m *Metrics) HistoryBytes(n int64) { m.histBytes.Set(float64(n)) }
 
 // ChannelsChanged implements actors.Observer.
 func (m *Metrics) ChannelsChanged(n int) { m.channels.Set(float64(n)) }
