@@ -22,11 +22,56 @@
 // same in memory and in cluster mode and never go back when a channel actor
 // restarts. A stream that resumes (Last-Event-ID) gets, per channel, every
 // retained event strictly after that id, then live events, with no gap and
-// no duplicate: the channel actor sends the replay and adds the subscriber in
-// one Receive, so no publish can fall between. An unknown or expired id gets
+// no duplicate (see below). A publisher that reuses an id resumes from its
+// latest use: nothing at or before it is sent again. An unknown or expired id gets
 // an "event: reset" first. A stream on several channels is sent composite
 // ids ("a=ID&b=ID", URL query encoding) so that one Last-Event-ID resumes
 // every channel from its own point.
+//
+// A replay is handed over as the stream drains, never at once: the channel
+// keeps a cursor per resuming stream and fills at most half of the stream's
+// byte and frame bound with replayed frames (the other half stays free for
+// live frames of the stream's other channels); the connection actor, after
+// each flush that leaves the outbox below that half, sends the channel a
+// refillMsg and the channel hands over the next part. The stream joins the
+// channel's live subscribers once its cursor reaches the newest event, in
+// the same Receive, so live frames can neither overtake the replay nor be
+// lost. In memory mode the replay is read straight from the history ring
+// (the cursor is an absolute index, so nothing is copied); a cursor that
+// the ring turns over before the client read that far is a slow consumer:
+// the stream is closed with [SlowConsumer] and, resuming, gets a reset. In
+// cluster mode the channel asks the [Replayer] for one page at a time, off
+// the actor (From is the last position handed over); frames the relay
+// delivers meanwhile are held up to the stream's byte bound and, past it,
+// dropped and read back with the next page, since they are in the shared
+// history. One flush writes at most 64 KiB and the rest follows at once.
+//
+// # History memory
+//
+// In memory mode each channel's history is bounded by count
+// ([Config].History), bytes ([Config].HistoryBytes) and age
+// ([Config].HistoryTTL); a frame costs its bytes, id and idempotency key
+// plus about 200 bytes of bookkeeping. All histories together are bounded
+// by [Config].HistoryBudget, which also counts about 2 KB for each channel
+// that holds history (an idle channel actor lives as long as its history).
+// The budget is kept by one budget actor, not by shared state: each
+// channel sends it one budgetUpdate per change (what it kept, up to where
+// it evicted); past the budget, the budget actor takes the oldest frames of
+// all channels off its books and sends their channels a budgetEvict. So
+// eviction is oldest first across channels, no lock is shared between
+// actors, and memory passes the budget only by what is in flight in
+// mailboxes. A channel whose history empties goes idle and stops. A resume
+// into an evicted range gets a reset, whatever evicted it; evictions are
+// reported by reason to a [HistoryObserver].
+//
+// # Idempotency keys
+//
+// [Hub.PublishOnce] with a key: the channel remembers the key as long as
+// the event it came with is in the history (count, bytes, age or budget
+// alike); a publish with a key it remembers is not delivered and answers
+// the first event's id with Duplicate set. With history disabled, or for
+// an event larger than HistoryBytes (delivered but not kept), keys are not
+// remembered.
 //
 // # Slow consumers
 //

@@ -74,6 +74,8 @@ type options struct {
 	maxBody    int64
 	history    int
 	historyTTL time.Duration
+	histBytes  int
+	histBudget int64
 	drain      time.Duration
 	overflow   string
 	logFormat  string
@@ -95,6 +97,8 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "largest publish body in bytes")
 	fs.IntVar(&o.history, "history", 1000, "events kept per channel for Last-Event-ID resume; 0 disables")
 	fs.DurationVar(&o.historyTTL, "history-ttl", 10*time.Minute, "how long an event stays replayable; 0 keeps by count only")
+	fs.IntVar(&o.histBytes, "history-bytes", 4<<20, "memory mode: bytes of history kept per channel (oldest evicted first); 0 means no byte bound")
+	fs.Int64Var(&o.histBudget, "history-budget", 256<<20, "memory mode: bytes of history kept by all channels together, oldest evicted first; 0 means no budget")
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "on SIGTERM, how long open streams get to close")
 	fs.StringVar(&o.overflow, "overflow", "disconnect", "slow-consumer policy: disconnect, drop-oldest or drop-newest")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -160,6 +164,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Overflow:       overflow,
 		History:        o.history,
 		HistoryTTL:     o.historyTTL,
+		HistoryBytes:   o.histBytes,
+		HistoryBudget:  o.histBudget,
 	}
 	// The flags say 0 for "off"; the library says negative.
 	if o.heartbeat == 0 {
@@ -173,6 +179,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	if o.historyTTL == 0 {
 		cfg.HistoryTTL = -1
+	}
+	if o.histBytes <= 0 {
+		cfg.HistoryBytes = -1
+	}
+	if o.histBudget <= 0 {
+		cfg.HistoryBudget = -1
 	}
 	ecfg := httpedge.Config{MaxBody: o.maxBody, Logger: log}
 	metrics, err := o.edge.configure(&ecfg, log)
