@@ -3,6 +3,9 @@ package actors_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,4 +67,116 @@ func TestEventsAtOrBeforeTheResumePointAreNotSentAgain(t *testing.T) {
 		return len(got) > 0 && got[len(got)-1] == "10"
 	}, 5*time.Second, time.Millisecond)
 	assert.Equal(t, []string{"10"}, got, "only what follows the resume point")
+}
+
+// pagedReplay is a cluster history that honours the paging contract of
+// actors.ReplayRequest, as redisrelay's does against Redis.
+type pagedReplay struct {
+	mu       sync.Mutex
+	events   []actors.ReplayEvent
+	requests int
+	served   int // bytes of event data handed out
+}
+
+func (c *pagedReplay) PublishOnce(context.Context, string, sse.Event, string) (actors.Published, error) {
+	return actors.Published{}, errors.New("pagedReplay: publish is not used")
+}
+
+func (c *pagedReplay) append(e actors.ReplayEvent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events = append(c.events, e)
+}
+
+func (c *pagedReplay) Replay(_ context.Context, req actors.ReplayRequest) (actors.Replay, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.requests++
+	r := actors.Replay{Status: actors.ReplayFound}
+	start := -1
+	for i, e := range c.events {
+		if req.From.IsZero() && e.Event.ID == req.LastEventID {
+			start, r.Point = i+1, e.Pos
+		} else if !req.From.IsZero() && req.From.Less(e.Pos) {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		if req.From.IsZero() {
+			return actors.Replay{Status: actors.ReplayUnknown}, nil
+		}
+		start = len(c.events)
+	}
+	size := 0
+	for _, e := range c.events[start:] {
+		if len(r.Events) > 0 && (len(r.Events) >= req.MaxEvents || size+len(e.Event.Data) > req.MaxBytes) {
+			r.More = true
+			break
+		}
+		r.Events = append(r.Events, e)
+		size += len(e.Event.Data)
+	}
+	c.served += size
+	return r, nil
+}
+
+func (c *pagedReplay) stats() (requests, served int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.requests, c.served
+}
+
+// Class 4 of issue 14, cluster mode: a resuming stream that stalls reads no
+// more than a few pages of its replay; once it reads, it gets all of the
+// replay and the events delivered live meanwhile, in order, once each.
+func TestHostileUnboundedReplayPaged(t *testing.T) {
+	const (
+		events = 1000
+		size   = 1 << 10
+		bound  = 64 << 10
+	)
+	cluster := &pagedReplay{}
+	event := func(i int) actors.ReplayEvent {
+		p := actors.Pos{Ms: 1000 + uint64(i)}
+		return actors.ReplayEvent{Pos: p, Event: sse.Event{ID: p.String(), Data: []byte(fmt.Sprintf("%d/%s", i, strings.Repeat("x", size)))}}
+	}
+	for i := range events {
+		cluster.append(event(i))
+	}
+	h := actorstest.NewHub(t, actors.Config{Cluster: cluster, Heartbeat: -1, MaxQueueBytes: bound})
+	w := newGatedWriter()
+	s, err := h.Open(w, actors.StreamOptions{Channels: []string{"c"}, LastEventID: event(0).Event.ID})
+	require.NoError(t, err)
+	<-w.entered // stalled in its first write
+
+	// Events that reach the node during the replay, as the relay hands them
+	// over after Redis appended them.
+	for i := events; i < events+50; i++ {
+		cluster.append(event(i))
+		h.Deliver("c", event(i).Event, event(i).Pos)
+	}
+	requests, served := cluster.stats()
+	assert.Never(t, func() bool { _, served = cluster.stats(); return served > 4*bound }, 200*time.Millisecond, 10*time.Millisecond,
+		"a stalled stream reads on: %d bytes of replay after %d requests", served, requests)
+	t.Logf("stalled: %d requests, %d KB of %d KB read", requests, served>>10, events*size>>10)
+
+	close(w.open)
+	want := make([]string, 0, events+49)
+	for i := 1; i < events+50; i++ {
+		want = append(want, fmt.Sprint(i))
+	}
+	var got []string
+	require.Eventually(t, func() bool {
+		got = got[:0]
+		for _, d := range w.events(t) {
+			n, _, _ := strings.Cut(d, "/")
+			got = append(got, n)
+		}
+		return len(got) >= len(want)
+	}, 10*time.Second, 5*time.Millisecond)
+	assert.Equal(t, want, got, "the whole replay, then the live events, once each")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Wait(ctx)
 }
