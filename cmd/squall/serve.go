@@ -114,7 +114,7 @@ func fitStreams(cfg *httpedge.Config, l httpedge.ConnLimits, log *slog.Logger) {
 	}
 	room := streamRoom(l.Max)
 	if cfg.MaxStreams < 0 || cfg.MaxStreams > room {
-		log.Info("stream limit lowered under the connection limit", "max_streams", room, "max_conns", l.Max)
+		log.Info("max streams lowered under the connection limit", "max_streams", room, "max_conns", l.Max)
 		cfg.MaxStreams = max(1, room)
 	}
 }
