@@ -66,11 +66,10 @@ var preflightMethods = map[string]string{"/publish": http.MethodPost, "/events":
 func (c *cors) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		if len(c.origins) > 0 {
-			// The answer depends on Origin: a shared cache must not give
-			// one origin's answer to another.
-			h.Add("Vary", "Origin")
-		}
+		// Every answer depends on Origin, with "*" too (no Origin, no CORS
+		// header; a listed origin gets itself back; others get nothing): a
+		// shared cache must not give one origin's answer to another.
+		h.Add("Vary", "Origin")
 		origin := r.Header.Get("Origin")
 		if origin == "" {
 			next.ServeHTTP(w, r)
@@ -80,13 +79,13 @@ func (c *cors) wrap(next http.Handler) http.Handler {
 		allowed := credentials || c.any
 		method, api := preflightMethods[r.URL.Path]
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" && api {
+			h.Add("Vary", "Access-Control-Request-Method")
+			h.Add("Vary", "Access-Control-Request-Headers")
 			if !allowed {
 				writeError(w, http.StatusForbidden, "origin not allowed: it is not in the hub's --cors-origin list")
 				return
 			}
 			c.allowOrigin(h, origin, credentials)
-			h.Add("Vary", "Access-Control-Request-Method")
-			h.Add("Vary", "Access-Control-Request-Headers")
 			h.Set("Access-Control-Allow-Methods", method)
 			h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
 			h.Set("Access-Control-Max-Age", strconv.Itoa(corsMaxAge))

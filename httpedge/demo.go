@@ -42,11 +42,11 @@ func (s *Server) mountDemo() {
 		"app.js":    loadAsset("app.js", "text/javascript; charset=utf-8"),
 		"style.css": loadAsset("style.css", "text/css; charset=utf-8"),
 	}
-	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+	s.route("/{$}", http.MethodGet, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", demoCSP)
 		serveAsset(w, r, "index.html", page)
 	})
-	s.mux.HandleFunc("GET /demo/{file}", func(w http.ResponseWriter, r *http.Request) {
+	s.route("/demo/{file}", http.MethodGet, func(w http.ResponseWriter, r *http.Request) {
 		a, ok := assets[r.PathValue("file")]
 		if !ok {
 			writeError(w, http.StatusNotFound, "no such demo asset")

@@ -2,6 +2,11 @@
 // POST /publish, GET /healthz, GET /readyz) as an http.Handler, and
 // [StreamHandler], which turns a producer function into an SSE endpoint.
 //
+// Only a GET without a body opens a stream, on /events and through
+// StreamHandler alike, so that net/http can tell when its client leaves.
+// [ConnLimiter] bounds the connections a listener holds, in all and per
+// peer address, closing idle ones first when full.
+//
 // Its subpackage sse holds the wire format and the spec parser; it depends
 // on the standard library only.
 //

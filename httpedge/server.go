@@ -112,14 +112,14 @@ func New(cfg Config) *Server {
 	if s.cors.enabled() {
 		s.handler = s.cors.wrap(s.mux)
 	}
-	s.mux.HandleFunc("GET /events", s.events)
-	s.mux.HandleFunc("POST /publish", s.publish)
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	s.route("/events", http.MethodGet, s.events)
+	s.route("/publish", http.MethodPost, s.publish)
+	s.route("/healthz", http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.route("/readyz", http.MethodGet, s.readyz)
 	if cfg.Metrics != nil {
-		s.mux.Handle("GET /metrics", cfg.Metrics.Handler())
+		s.route("/metrics", http.MethodGet, cfg.Metrics.Handler().ServeHTTP)
 	}
 	if cfg.Demo {
 		s.mountDemo()
@@ -167,6 +167,9 @@ const MaxLastEventID = 8 << 10
 // 4 KB. The opening runs on a short-lived goroutine instead, which keeps
 // 4 KB off every idle stream (measured with the bench suite's idle phase).
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	if refuseStream(w, r) {
+		return
+	}
 	var o *openStream
 	onOwnStack(func() { o = s.openStream(w, r) })
 	if o == nil {
@@ -236,6 +239,12 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) *openStream 
 	if sl == nil {
 		return nil
 	}
+	// A stream lives past http.Server's ReadTimeout: it must not end when
+	// the deadline for reading the request passes. net/http's background
+	// read (which cancels r.Context() when the client leaves) clears the
+	// deadline as it starts, in Go 1.26; clearing it here keeps that true
+	// whatever a future net/http does. The write deadline stays per flush.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	WriteHeaders(w, r)
 	stream, err := s.cfg.Hub.Open(w, actors.StreamOptions{Channels: channels, LastEventID: lastID})
 	if err != nil {

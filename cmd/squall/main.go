@@ -84,6 +84,7 @@ type options struct {
 	redisURL   string
 	prefix     string
 	edge       edgeOptions
+	serve      serveOptions
 }
 
 func parse(args []string, getenv func(string) string) (options, error) {
@@ -107,6 +108,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.prefix, "redis-prefix", "sse", "prefix of the Redis channels and history streams; the same on every node")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ and /debug/memstats (for the bench suite)")
 	o.edge.register(fs)
+	o.serve.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -218,6 +220,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			}
 		}()
 	}
+	limits, files := o.serve.connLimits(o.edge.trustProxy)
+	log.Info("connections", "open_files", files, "max_conns", limits.Max, "max_conns_per_ip", limits.MaxPerPeer)
+	fitStreams(&ecfg, limits, log)
 	ecfg.Hub = hub
 	edge := httpedge.New(ecfg)
 	if o.pprof {
@@ -229,13 +234,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		_ = hub.Shutdown(ctx)
 		return err
 	}
-	srv := &http.Server{Handler: edge, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	lim := httpedge.NewConnLimiter(ln, limits)
+	metrics.ObserveConns(lim)
+	srv := o.serve.server(edge, lim, log)
 	log.Info("squall listening", "addr", ln.Addr().String(), "mode", mode)
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(lim) }()
 
 	select {
 	case err := <-served:

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/squall-sse/squall/httpedge"
+)
+
+// serveOptions are the flags of the HTTP server itself: how long a client
+// may take over a request, how long an idle keep-alive connection is kept,
+// and how many connections may be open at once. They bound what a client
+// that never finishes (slowloris) or never leaves can hold.
+type serveOptions struct {
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	idleTimeout       time.Duration
+	maxConns          autoInt
+	maxConnsPerIP     autoInt
+}
+
+func (s *serveOptions) register(fs *flag.FlagSet) {
+	fs.DurationVar(&s.readHeaderTimeout, "read-header-timeout", 10*time.Second,
+		"time a client has to send a request's headers; 0 uses --read-timeout")
+	fs.DurationVar(&s.readTimeout, "read-timeout", 30*time.Second,
+		"time a client has to send a whole request, body included (a publish); streams are exempt; 0 means no limit")
+	fs.DurationVar(&s.idleTimeout, "idle-timeout", 75*time.Second,
+		"how long a keep-alive connection waits for its next request (longer than a proxy's, nginx and AWS ALB: 60s); 0 uses --read-timeout")
+	s.maxConns = autoInt{auto: true}
+	fs.Var(&s.maxConns, "max-conns",
+		`client connections open at once; "auto": the open-file limit minus a reserve; 0 means no limit`)
+	s.maxConnsPerIP = autoInt{auto: true}
+	fs.Var(&s.maxConnsPerIP, "max-conns-per-ip",
+		`connections open at once from one peer address, checked at accept; "auto": --max-conns / 8, none with --trust-proxy (the peer is the proxy); 0 means no limit`)
+}
+
+// autoInt is a flag that is "auto" or a non-negative integer.
+type autoInt struct {
+	n    int
+	auto bool
+}
+
+func (a *autoInt) String() string {
+	if a.auto {
+		return "auto"
+	}
+	return strconv.Itoa(a.n)
+}
+
+func (a *autoInt) Set(v string) error {
+	if v == "auto" {
+		*a = autoInt{auto: true}
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return fmt.Errorf(`want "auto" or a count, 0 for no limit: %q`, v)
+	}
+	*a = autoInt{n: n}
+	return nil
+}
+
+// fdReserve is how many of the open-file limit are kept from clients for
+// the rest of the process: the listener, Redis connections (go-redis's pool
+// is 10 per CPU), the log, /proc reads of the process collector.
+func fdReserve(limit int) int {
+	return min(max(64, limit/10), 1024, limit/2)
+}
+
+// connLimits works out the connection limits from the flags and the
+// process's open-file limit.
+func (s *serveOptions) connLimits(trustProxy bool) (httpedge.ConnLimits, int) {
+	var l httpedge.ConnLimits
+	files := 0
+	if n, ok := fdLimit(); ok {
+		files = int(n)
+	}
+	switch {
+	case !s.maxConns.auto:
+		l.Max = s.maxConns.n
+	case files > 0:
+		l.Max = files - fdReserve(files)
+	}
+	switch {
+	case !s.maxConnsPerIP.auto:
+		l.MaxPerPeer = s.maxConnsPerIP.n
+	case trustProxy:
+		// Every connection comes from the proxy: a limit per peer would
+		// be a second, smaller global one. Limit per client at the proxy
+		// (nginx: limit_conn); --max-streams-per-ip still counts the
+		// forwarded address.
+	case l.Max > 0:
+		l.MaxPerPeer = max(1, l.Max/8)
+	}
+	return l, files
+}
+
+// streamRoom is how many streams fit under a connection limit while leaving
+// room for publishes, probes and scrapes: at the limit every connection
+// would be busy, and new ones, /healthz included, would be turned away.
+func streamRoom(maxConns int) int { return maxConns - max(8, maxConns/10) }
+
+// fitStreams lowers the stream limit under the connection limit, so that a
+// crowd of streams is answered 503 (which a client understands) before
+// connections are closed at accept.
+func fitStreams(cfg *httpedge.Config, l httpedge.ConnLimits, log *slog.Logger) {
+	if l.Max <= 0 {
+		return
+	}
+	room := streamRoom(l.Max)
+	if cfg.MaxStreams < 0 || cfg.MaxStreams > room {
+		log.Info("max streams lowered under the connection limit", "max_streams", room, "max_conns", l.Max)
+		cfg.MaxStreams = max(1, room)
+	}
+}
+
+// server returns the hub's http.Server, serving edge on connections that
+// lim admits.
+func (s *serveOptions) server(edge http.Handler, lim *httpedge.ConnLimiter, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler: edge,
+		// A stream clears its read deadline once admitted (httpedge), and
+		// writes with a deadline per flush: no WriteTimeout here, which
+		// would cut every stream after it.
+		ReadHeaderTimeout: s.readHeaderTimeout,
+		ReadTimeout:       s.readTimeout,
+		IdleTimeout:       s.idleTimeout,
+		ConnState:         func(c net.Conn, st http.ConnState) { lim.ConnState(c, st) },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
