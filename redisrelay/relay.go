@@ -28,8 +28,8 @@ var (
 	// ErrNotSubscribed is wrapped by Ready while the pattern subscription
 	// is not confirmed by Redis.
 	ErrNotSubscribed = errors.New("redisrelay: not subscribed to Redis")
-	// ErrPublishFailing is wrapped by Ready while publishes fail although
-	// the subscription is up.
+	// ErrPublishFailing is wrapped by Ready while Redis refuses writes or
+	// publishes fail although the subscription is up.
 	ErrPublishFailing = errors.New("redisrelay: publishing to Redis fails")
 
 	errNoPong     = errors.New("no answer to ping: Redis hung or unreachable")
@@ -74,19 +74,18 @@ func (r *Relay) Start(sys *actor.ActorSystem, sink Sink) {
 	r.pid = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a },
 		actor.WithMailbox(actor.Unbounded())))
 	r.state.Store(&linkState{err: errConnecting})
-	r.loop.Add(1)
+	r.loop.Add(2)
 	go r.receive()
+	go r.probe()
 }
 
 // Ready reports whether the node can both relay and publish: nil when the
-// pattern subscription is confirmed by Redis and publishing works, an error
-// wrapping [ErrNotSubscribed] or [ErrPublishFailing] with the reason
+// pattern subscription is confirmed by Redis and Redis takes writes, an
+// error wrapping [ErrNotSubscribed] or [ErrPublishFailing] with the reason
 // otherwise, and [ErrClosed] after Shutdown. It is meant for /readyz, so a
-// node is not sent traffic it would answer with 503.
-//
-// After a failed publish, Ready pings Redis through the publishing client
-// (at most one ping at a time, bounded by probeTimeout) until one gets
-// through.
+// node is not sent traffic it would answer with 503. It does not block:
+// the write state comes from the last publish or write probe, whichever
+// came last (see Config.ProbeInterval).
 func (r *Relay) Ready() error {
 	if r.closed.Load() {
 		return ErrClosed
@@ -94,29 +93,9 @@ func (r *Relay) Ready() error {
 	if s := r.state.Load(); !s.up {
 		return fmt.Errorf("%w: %v", ErrNotSubscribed, s.err)
 	}
-	if p := r.pubErr.Load(); p != nil {
-		if err := r.probe(*p); err != nil {
-			return fmt.Errorf("%w: %v", ErrPublishFailing, err)
-		}
+	if p := r.writeErr.Load(); p != nil {
+		return fmt.Errorf("%w: %v", ErrPublishFailing, *p)
 	}
-	return nil
-}
-
-const probeTimeout = 250 * time.Millisecond
-
-// probe pings through the publishing client and clears the publish error
-// when the ping gets through. A probe already running answers for all.
-func (r *Relay) probe(last error) error {
-	if !r.probing.TryLock() {
-		return last
-	}
-	defer r.probing.Unlock()
-	ctx, cancel := context.WithTimeout(r.ctx, probeTimeout)
-	defer cancel()
-	if err := r.client.Ping(ctx).Err(); err != nil {
-		return err
-	}
-	r.pubErr.Store(nil)
 	return nil
 }
 
