@@ -19,6 +19,7 @@ import (
 //
 //	KEYS[1]  the history stream
 //	KEYS[2]  the publisher-id index (see publishScript)
+//	KEYS[3]  the entry log (see publishScript)
 //	ARGV[1]  the resume id (Last-Event-ID), for the first page
 //	ARGV[2]  "1" when it is shaped like a stream id
 //	ARGV[3]  the age bound in ms (0: none)
@@ -39,7 +40,13 @@ import (
 // whose point has been trimmed meanwhile is expired: what followed it may
 // be gone.
 const replaySrc = `
-local stream, ids = KEYS[1], KEYS[2]
+local stream, ids, log = KEYS[1], KEYS[2], KEYS[3]
+local function before(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
 local function exists(id)
   return #redis.call('XRANGE', stream, id, id) > 0
 end
@@ -57,8 +64,17 @@ else
     if sid and exists(sid) then point = sid end
   end
   if not point then
-    if ARGV[2] == '1' and #redis.call('XREVRANGE', stream, last, '-', 'COUNT', 1) == 0 then
-      return {'expired'}
+    if ARGV[2] == '1' then
+      -- Older than the oldest retained entry, which the log names without
+      -- reading its data (a stream from before the log: read it).
+      local oldest = redis.call('LINDEX', log, 0)
+      if oldest then
+        oldest = string.match(oldest, '^%S+')
+      else
+        local e = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
+        if #e > 0 then oldest = e[1][1] end
+      end
+      if not oldest or before(last, oldest) then return {'expired'} end
     end
     return {'unknown'}
   end
@@ -148,7 +164,7 @@ func (r *Relay) Replay(ctx context.Context, req actors.ReplayRequest) (actors.Re
 	}
 	ttl := max(r.cfg.HistoryTTL.Milliseconds(), 0)
 	keys := r.historyKeys(channel)
-	res, err := replayScript.Run(ctx, r.client, keys[:2], lastID, shaped, strconv.FormatInt(ttl, 10),
+	res, err := replayScript.Run(ctx, r.client, keys, lastID, shaped, strconv.FormatInt(ttl, 10),
 		from, strconv.Itoa(maxEvents), strconv.Itoa(maxBytes)).Slice()
 	if err != nil {
 		return actors.Replay{}, fmt.Errorf("redisrelay: replay %q after %q: %w", channel, lastID, err)

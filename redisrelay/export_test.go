@@ -1,0 +1,7 @@
+package redisrelay
+
+// Script hashes, for tests that read SLOWLOG.
+var (
+	ReplayScriptHash  = replayScript.Hash()
+	PublishScriptHash = publishScript.Hash()
+)
