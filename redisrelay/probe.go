@@ -38,11 +38,9 @@ func (r *Relay) probe() {
 			return
 		}
 		if err != nil {
-			if old := r.writeErr.Swap(&err); old == nil {
-				r.cfg.Logger.Warn("redisrelay: Redis refuses writes: not ready, publishes answer 503", "err", err)
-			}
-		} else if old := r.writeErr.Swap(nil); old != nil {
-			r.cfg.Logger.Info("redisrelay: Redis takes writes again", "was", *old)
+			r.writeFailed(err)
+		} else {
+			r.writeWorked()
 		}
 		select {
 		case <-t.C:
@@ -53,18 +51,30 @@ func (r *Relay) probe() {
 }
 
 // publishFailed records a publish that Redis refused or that failed on its
-// way, unless the caller gave up, which says nothing about Redis.
+// way, unless the caller gave up, which says nothing about Redis. Repeated
+// failures are logged at most once per LogInterval, with their count.
 func (r *Relay) publishFailed(ctx context.Context, err error) {
 	if callerGaveUp(ctx, err) {
 		return
 	}
-	r.writeErr.Store(&err)
+	r.writeFailed(err)
 	r.refusals.note(r.cfg.Logger, r.cfg.LogInterval, err)
 }
 
-func (r *Relay) publishWorked() {
-	if r.writeErr.Load() != nil {
-		r.writeErr.Store(nil)
+// writeFailed turns Ready down, and logs when it was up.
+func (r *Relay) writeFailed(err error) {
+	if old := r.writeErr.Swap(&err); old == nil {
+		r.cfg.Logger.Warn("redisrelay: writes to Redis fail: not ready, publishes answer 503 (refused) or 504 (outcome unknown)", "err", err)
+	}
+}
+
+// writeWorked turns Ready up, and logs when it was down.
+func (r *Relay) writeWorked() {
+	if r.writeErr.Load() == nil {
+		return
+	}
+	if old := r.writeErr.Swap(nil); old != nil {
+		r.cfg.Logger.Info("redisrelay: writes to Redis work again", "was", *old)
 	}
 }
 

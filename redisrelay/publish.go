@@ -224,7 +224,7 @@ func (r *Relay) PublishOnce(ctx context.Context, channel string, ev sse.Event, k
 		r.publishFailed(ctx, err)
 		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
 	}
-	r.publishWorked()
+	r.writeWorked()
 	if len(res) != 2 {
 		// Cannot happen with this script; the event was taken.
 		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w: answer %v", channel, actors.ErrOutcomeUnknown, res)

@@ -132,6 +132,20 @@ func (r *Relay) receive() {
 					continue
 				}
 			}
+			var rerr redis.Error
+			if err != nil && errors.As(err, &rerr) {
+				if r.state.Load().up {
+					// An error reply (MISCONF refuses even PING): Redis
+					// answered, so the link and the subscription are
+					// alive; refused writes are the probe's business.
+					missed = 0
+					continue
+				}
+				// The subscribe itself was refused (NOAUTH): start
+				// afresh, with a new PSUBSCRIBE, after a backoff.
+				r.setDown(err)
+				break
+			}
 			if err != nil {
 				// go-redis has dropped the connection and will dial and
 				// resubscribe on the next receive.
