@@ -188,7 +188,33 @@ func (r *Relay) PublishOnce(ctx context.Context, channel string, ev sse.Event, k
 	}
 
 	bp := bufs.Get().(*[]byte)
-	b := appendHead((*bp)[:0], channel)
+	keys, args, b := r.publishArgs((*bp)[:0], channel, ev, key)
+	// go-redis writes the arguments before Run returns, so the buffer can
+	// go back to the pool afterwards.
+	res, err := publishScript.Run(ctx, r.client, keys, args...).Slice()
+	if cap(b) <= 64<<10 {
+		*bp = b
+		bufs.Put(bp)
+	}
+	if err != nil {
+		err = r.classify(ctx, err)
+		r.publishFailed(ctx, err)
+		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
+	}
+	r.writeWorked()
+	if len(res) != 2 {
+		// Cannot happen with this script; the event was taken.
+		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w: answer %v", channel, actors.ErrOutcomeUnknown, res)
+	}
+	id, _ := res[0].(string)
+	dup, _ := res[1].(int64)
+	return actors.Published{ID: id, Duplicate: dup == 1}, nil
+}
+
+// publishArgs returns the keys and arguments of publishScript, and the
+// buffer b (grown) that the arguments slice.
+func (r *Relay) publishArgs(b []byte, channel string, ev sse.Event, key string) ([]string, []any, []byte) {
+	b = appendHead(b, channel)
 	nHead := len(b)
 	b = appendBody(b, ev)
 	nBody := len(b)
@@ -209,29 +235,9 @@ func (r *Relay) PublishOnce(ctx context.Context, channel string, ev sse.Event, k
 	if key != "" {
 		keys = append(keys, r.idemKey(channel, key))
 	}
-	// go-redis writes the arguments before Run returns, so the buffer can
-	// go back to the pool afterwards.
-	res, err := publishScript.Run(ctx, r.client, keys,
-		r.head+channel, b[:nHead], b[nHead:nBody], ev.ID, b[nBody:],
+	return keys, []any{r.head + channel, b[:nHead], b[nHead:nBody], ev.ID, b[nBody:],
 		strconv.Itoa(maxLen), strconv.FormatInt(ttl, 10), keep,
-		strconv.FormatInt(r.cfg.IdempotencyWindow.Milliseconds(), 10)).Slice()
-	if cap(b) <= 64<<10 {
-		*bp = b
-		bufs.Put(bp)
-	}
-	if err != nil {
-		err = r.classify(ctx, err)
-		r.publishFailed(ctx, err)
-		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
-	}
-	r.writeWorked()
-	if len(res) != 2 {
-		// Cannot happen with this script; the event was taken.
-		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w: answer %v", channel, actors.ErrOutcomeUnknown, res)
-	}
-	id, _ := res[0].(string)
-	dup, _ := res[1].(int64)
-	return actors.Published{ID: id, Duplicate: dup == 1}, nil
+		strconv.FormatInt(r.cfg.IdempotencyWindow.Milliseconds(), 10)}, b
 }
 
 // MaxKey is the longest idempotency key accepted, in bytes (the HTTP edge
