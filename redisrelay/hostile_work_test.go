@@ -113,7 +113,17 @@ func TestHostileResumeRedisWork(t *testing.T) {
 			c.close() // the newest: nothing to replay
 			continue
 		}
-		evs := c.nextN(t, channels)
+		// A busy machine replays 16 pages of 16 KB events slowly: wait
+		// longer than nextN does.
+		evs := make([]sse.Event, 0, channels)
+		for len(evs) < channels {
+			select {
+			case ev := <-c.events:
+				evs = append(evs, ev)
+			case <-time.After(30 * time.Second):
+				require.FailNow(t, "no event within 30s", "resume after %q", last)
+			}
+		}
 		if strings.HasPrefix(last, "p-") {
 			assert.NotEqual(t, "reset", evs[0].Event, "a retained publisher id resumes: %q", last)
 		} else {
