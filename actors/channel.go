@@ -209,6 +209,16 @@ func (a *channelActor) fetchReplay(s *Stream, lastID string) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		r, err := h.cfg.Cluster.Replay(ctx, ReplayRequest{Channel: name, LastEventID: lastID})
+		// Every page at once until the paged replay of issue 14 lands here.
+		for err == nil && r.More && len(r.Events) > 0 {
+			var next Replay
+			next, err = h.cfg.Cluster.Replay(ctx, ReplayRequest{Channel: name, From: r.Events[len(r.Events)-1].Pos})
+			if next.Status != ReplayFound {
+				r = next
+				break
+			}
+			r.Events, r.More = append(r.Events, next.Events...), next.More
+		}
 		h.sys.Root.Send(self, &replayDone{s: s, result: r, err: err})
 	})
 }

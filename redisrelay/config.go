@@ -183,6 +183,13 @@ type Relay struct {
 	// subscription can be up while writes are refused (OOM, a read-only
 	// replica, a failed save, a password change).
 	writeErr atomic.Pointer[error]
+	// refused is the refusal (an error reply) of the last write probe, nil
+	// when it worked or failed otherwise: while Redis refuses every write,
+	// publishes are refused without being sent. Sending them would gain
+	// nothing, and an unauthenticated connection is closed by Redis on a
+	// command with many arguments, which would lose the answer (a 504
+	// where a 503 is certain).
+	refused  atomic.Pointer[error]
 	refusals refusalLog
 
 	mu      sync.Mutex // guards what Start and Shutdown change

@@ -49,7 +49,8 @@ func postOnce(url, data, key string) (int, bool, error) {
 // each event exactly once to the subscribers of both hubs.
 func TestHostileAmbiguousOutcome(t *testing.T) {
 	srv := startRedis(t)
-	rc := redisrelay.Config{URL: srv.url(), Prefix: "o", PingInterval: 100 * time.Millisecond}
+	// History holds every event of the test, so that it can be checked whole.
+	rc := redisrelay.Config{URL: srv.url(), Prefix: "o", PingInterval: 100 * time.Millisecond, History: 1 << 20}
 	a := newNode(t, rc, actors.Config{})
 	b := newNode(t, rc, actors.Config{})
 	a.requireReady(t)

@@ -2,6 +2,7 @@ package redisrelay_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"os"
@@ -119,11 +120,11 @@ func TestHostileReadiness(t *testing.T) {
 			down := time.Since(start)
 			assert.Less(t, down, 2*time.Second, "/readyz turns 503 within 2 s without a publish")
 			// Connections the test killed may first answer EOF (504, rightly):
-			// the burst starts once Redis's own refusal is what Ready sees.
+			// the burst starts once the write probe has met Redis's refusal.
 			require.Eventually(t, func() bool {
 				err := n.relay.Ready()
-				return err != nil && strings.Contains(err.Error(), tc.name)
-			}, wait, 10*time.Millisecond, "Ready gives the reason: %v", n.relay.Ready())
+				return errors.Is(err, redisrelay.ErrPublishFailing) && strings.Contains(err.Error(), tc.name)
+			}, wait, 10*time.Millisecond, "Ready gives the refusal: %v", n.relay.Ready())
 			for range 20 {
 				code, out := n.publish(t, "a", "refused")
 				require.Equal(t, http.StatusServiceUnavailable, code, "a refused publish is 503: %v", out)

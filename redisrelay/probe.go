@@ -37,6 +37,12 @@ func (r *Relay) probe() {
 		if r.ctx.Err() != nil {
 			return
 		}
+		var rerr redis.Error
+		if err != nil && errors.As(err, &rerr) {
+			r.refused.Store(&err)
+		} else {
+			r.refused.Store(nil)
+		}
 		if err != nil {
 			r.writeFailed(err)
 		} else {

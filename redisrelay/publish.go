@@ -163,7 +163,8 @@ func (r *Relay) Publish(ctx context.Context, channel string, ev sse.Event) (stri
 // with the same key. Any other error means it certainly was not: the
 // relay is closed, the event is invalid, Redis could not be reached or
 // answered with an error (a refusal such as OOM, READONLY, MISCONF or
-// NOAUTH), or ctx ended before the command was sent.
+// NOAUTH; while the write probe meets one, publishes are refused without
+// being sent), or ctx ended before the command was sent.
 func (r *Relay) PublishOnce(ctx context.Context, channel string, ev sse.Event, key string) (actors.Published, error) {
 	if r.closed.Load() {
 		return actors.Published{}, ErrClosed
@@ -185,6 +186,10 @@ func (r *Relay) PublishOnce(ctx context.Context, channel string, ev sse.Event, k
 	}
 	if err := ctx.Err(); err != nil {
 		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
+	}
+	if p := r.refused.Load(); p != nil {
+		r.refusals.note(r.cfg.Logger, r.cfg.LogInterval, *p)
+		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w: %w", channel, ErrPublishFailing, *p)
 	}
 
 	bp := bufs.Get().(*[]byte)

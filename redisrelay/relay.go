@@ -90,11 +90,15 @@ func (r *Relay) Ready() error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	if s := r.state.Load(); !s.up {
+	s, w := r.state.Load(), r.writeErr.Load()
+	switch {
+	case !s.up && w != nil:
+		// Both: the refusal of writes is the more specific reason.
+		return fmt.Errorf("%w: %v; %w: %v", ErrPublishFailing, *w, ErrNotSubscribed, s.err)
+	case !s.up:
 		return fmt.Errorf("%w: %v", ErrNotSubscribed, s.err)
-	}
-	if p := r.writeErr.Load(); p != nil {
-		return fmt.Errorf("%w: %v", ErrPublishFailing, *p)
+	case w != nil:
+		return fmt.Errorf("%w: %v", ErrPublishFailing, *w)
 	}
 	return nil
 }
