@@ -104,7 +104,9 @@ func TestHostileResumeRedisWork(t *testing.T) {
 	for c := range channels {
 		query[c] = fmt.Sprintf("channel=c%d", c)
 	}
-	for i, last := range []string{"no-such-id", "p-10", "1-0", "p-500", "another", "p-990", "", "p-0", "zzz", "p-999"} {
+	// Late publisher ids: what the hub holds for a stream is the actors'
+	// business; the Redis work of early ids is measured page by page below.
+	for i, last := range []string{"no-such-id", "p-990", "1-0", "p-995", "another", "p-998", "", "p-993", "zzz", "p-999"} {
 		if last == "" {
 			last = fmt.Sprintf("unknown-%d", i)
 		}
