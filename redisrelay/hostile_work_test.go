@@ -38,14 +38,15 @@ func TestHostileResumeRedisWork(t *testing.T) {
 		events   = 1000
 		size     = 16 << 10
 	)
-	rc := redisrelay.Config{URL: srv.url(), Prefix: "w"}
+	// On a busy machine a round trip can approach the relay's fail-fast 1s
+	// read timeout, which would end a stream whose replay it cuts: this
+	// test is about the work in Redis, so it gives the relay more time.
+	rc := redisrelay.Config{Prefix: "w", Options: &redis.Options{
+		Addr: "127.0.0.1:" + strconv.Itoa(srv.port), ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}}
 	data := []byte(strings.Repeat("x", size))
 	// Filled by a relay that does not subscribe, so that no node relays
 	// 256 MB it does not need.
-	// Pipelines of large scripts on a busy machine need more than the
-	// relay's fail-fast timeouts.
-	filler := newRelay(t, redisrelay.Config{Prefix: rc.Prefix, Options: &redis.Options{
-		Addr: "127.0.0.1:" + strconv.Itoa(srv.port), ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}})
+	filler := newRelay(t, rc)
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	for c := range channels {
@@ -122,6 +123,8 @@ func TestHostileResumeRedisWork(t *testing.T) {
 			select {
 			case ev := <-c.events:
 				evs = append(evs, ev)
+			case <-c.done:
+				require.FailNow(t, "the stream ended", "resume after %q", last)
 			case <-time.After(30 * time.Second):
 				require.FailNow(t, "no event within 30s", "resume after %q", last)
 			}
