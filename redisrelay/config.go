@@ -54,8 +54,20 @@ type Config struct {
 	MaxMissedPongs int
 
 	// LogInterval is the least time between two logs of malformed
-	// envelopes. Zero means 10s.
+	// envelopes, and between two logs of refused publishes. Zero means 10s.
 	LogInterval time.Duration
+
+	// IdempotencyWindow is how long an idempotency key given to
+	// [Relay.PublishOnce] is remembered: a publish with the same key on
+	// the same channel within it is not delivered again. Zero or negative
+	// means HistoryTTL when that is positive, else 10m.
+	IdempotencyWindow time.Duration
+
+	// ProbeInterval is the period of the write probe behind [Relay.Ready]:
+	// a tiny script that writes a key, so it meets every refusal a publish
+	// would (OOM, READONLY, MISCONF, NOAUTH …) even when nobody publishes.
+	// Zero or negative means 500ms.
+	ProbeInterval time.Duration
 }
 
 // Defaults of the connections, chosen so that a publish fails within about a
@@ -125,6 +137,20 @@ func (c Config) withDefaults() (Config, *redis.Options, error) {
 	if c.LogInterval <= 0 {
 		c.LogInterval = 10 * time.Second
 	}
+	if c.IdempotencyWindow <= 0 {
+		c.IdempotencyWindow = c.HistoryTTL
+		if c.IdempotencyWindow <= 0 {
+			c.IdempotencyWindow = 10 * time.Minute
+		}
+	}
+	if c.ProbeInterval <= 0 {
+		c.ProbeInterval = 500 * time.Millisecond
+	}
+	dial := opt.Dialer
+	if dial == nil {
+		dial = redis.NewDialer(opt)
+	}
+	opt.Dialer = trackDialer(dial)
 	return c, opt, nil
 }
 
@@ -152,12 +178,19 @@ type Relay struct {
 
 	malformed atomic.Uint64
 	state     atomic.Pointer[linkState]
-	// pubErr is the error of the last publish when it failed, nil once
-	// one succeeds or Ready's probe gets through: the subscription can be
-	// back while the publishing client still refuses (go-redis keeps a
-	// pool that failed to dial in that state for up to a second).
-	pubErr  atomic.Pointer[error]
-	probing sync.Mutex
+	// writeErr is why Redis refuses writes, nil while it takes them: set
+	// by a failed publish or probe, cleared by a successful one. The
+	// subscription can be up while writes are refused (OOM, a read-only
+	// replica, a failed save, a password change).
+	writeErr atomic.Pointer[error]
+	// refused is the refusal (an error reply) of the last write probe, nil
+	// when it worked or failed otherwise: while Redis refuses every write,
+	// publishes are refused without being sent. Sending them would gain
+	// nothing, and an unauthenticated connection is closed by Redis on a
+	// command with many arguments, which would lose the answer (a 504
+	// where a 503 is certain).
+	refused  atomic.Pointer[error]
+	refusals refusalLog
 
 	mu      sync.Mutex // guards what Start and Shutdown change
 	ps      *redis.PubSub
@@ -165,7 +198,7 @@ type Relay struct {
 	closed  atomic.Bool
 	ctx     context.Context // cancelled by Shutdown: ends dials and backoffs
 	cancel  context.CancelFunc
-	loop    sync.WaitGroup // the receive goroutine
+	loop    sync.WaitGroup // the receive and probe goroutines
 	async   sync.WaitGroup // catch-up fetches
 	done    chan struct{}  // closed when Shutdown has finished
 	sys     *actor.ActorSystem

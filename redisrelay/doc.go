@@ -32,13 +32,28 @@
 // envelope's data, event and retry in field "e" (a JSON object). The stream
 // keeps History+1 entries (MAXLEN =): the oldest one only marks the
 // resume point of a client that saw it, so it gets the History newest.
+// Two keys index it, written by the same publish script:
+//
+//   - PREFIX:history-ids:C, a hash from each publisher id to the stream id
+//     of its most recent retained entry, so that a resume by publisher id
+//     is a lookup, not a scan, and a reused id resumes from its latest use;
+//   - PREFIX:history-log:C, a list of the retained entries' stream ids
+//     (each followed by a space and its publisher id, if any), oldest
+//     first: trimming pops exactly the entries it drops and removes their
+//     ids from the hash, in O(entries trimmed), without reading event data.
+//
 // With HistoryTTL set, each publish also trims entries older than the TTL,
 // by the Redis clock (XTRIM MINID), keeping the newest aged-out entry as
-// that marker, and sets the key to expire after the TTL, so an idle
-// channel's stream disappears. With History < 0 the stream is kept with
+// that marker, and sets the three keys to expire after the TTL, so an idle
+// channel's history disappears. With History < 0 the stream is kept with
 // MAXLEN 0: it holds no entry and only assigns ids, and it expires after
-// the TTL (10 minutes when there is none). Every node of a cluster must use
-// the same prefix, History and HistoryTTL.
+// the TTL (10 minutes when there is none). An idempotency key K given to
+// [Relay.PublishOnce] is the string PREFIX:idem:C|K, holding the event's
+// id for IdempotencyWindow. PREFIX:probe is the write probe's key. Every
+// key of channel C is named PREFIX:KIND:C…, so that a hash tag around C can
+// later put them in one Redis Cluster slot; the scripts declare every key
+// they touch. Every node of a cluster must use the same prefix, History
+// and HistoryTTL.
 //
 // # Envelope
 //
@@ -76,13 +91,32 @@
 //
 // # Resume
 //
-// [Relay.Replay] finds the resume point by stream id, else by the newest
-// entry carrying it as the publisher's id (scanning at most History+1
-// entries), and returns everything after it. A stream id older than the
-// oldest retained entry is expired; anything else not found is unknown.
-// When the first event after the point is older than HistoryTTL (it aged
-// out but nothing was published since to trim it), the point is expired:
-// the client missed it.
+// [Relay.Replay] answers one page at a time (the actors.Replayer contract):
+// the first page finds the resume point by stream id, else through the
+// publisher-id index, and every page reads forward in stream id order with
+// COUNT, in chunks sized by the page's byte cap, so the work of one call is
+// bounded by the page (at most MaxEvents events and MaxBytes bytes, at
+// least one event) whatever the id. A stream id older than the oldest
+// retained entry is expired; anything else not found is unknown. When the
+// first event after the point is older than HistoryTTL (it aged out but
+// nothing was published since to trim it), the point is expired: the
+// client missed it. A later page whose point was trimmed meanwhile is
+// expired too.
+//
+// # Publish outcomes and idempotency
+//
+// The publish script cannot fail after its first write: Redis refuses a
+// script for OOM, READONLY or MISCONF only at its first write, and the
+// script checks the types of its keys before it. So an error reply from
+// Redis, a failed dial, a pool timeout and a write that did not complete
+// (the relay dials its own connections to see these) mean the event was
+// not taken: a plain error, which the HTTP edge answers with 503. A read
+// timeout or a connection lost while waiting for the answer mean the
+// script may have run: the error wraps actors.ErrOutcomeUnknown, which the
+// edge answers with 504. A publish with an idempotency key can be retried
+// safely: the script remembers the key with the event's id, atomically with
+// the append, and a repeat within IdempotencyWindow (default HistoryTTL,
+// 10 minutes) publishes nothing and answers the first id, Duplicate set.
 //
 // # Faults
 //
@@ -98,8 +132,18 @@
 //
 // Publish and Replay use their own client with 1s dial, read, write and
 // pool timeouts, one dial attempt and no retries, so that while Redis is
-// away a publish fails within about a second (the HTTP edge answers 503)
-// and is never accepted and then lost. A retry could run the script twice.
+// away a publish fails within about a second. A retry could run the script
+// twice; the caller decides, with an idempotency key.
+//
+// Readiness also covers writes: a write probe (a script that SETs
+// PREFIX:probe, so it meets the same refusals as a publish: OOM, READONLY,
+// MISCONF, NOAUTH …) runs every ProbeInterval (500ms), and a failed publish
+// counts as a failed probe, so [Relay.Ready] turns down within about one
+// interval of Redis refusing writes, with or without publishes, and back up
+// at the first probe or publish that works. The change is logged once
+// each way; failed publishes are logged at most once per LogInterval, with
+// their count. An error reply to the subscription's PING (MISCONF refuses
+// even PING) keeps the subscription up: Redis answered.
 //
 // After a resubscribe, the relay catches up: for every channel on which it
 // delivered an event with a position within the history window, it reads
@@ -113,6 +157,7 @@
 // # Concurrency
 //
 // Publish, Replay, Ready and Malformed are safe for concurrent use. The
+// probe goroutine owns the write probe. The
 // receive goroutine owns the *redis.PubSub; the relay actor owns the
 // decoding, the per-channel positions for catch-up and the log throttle.
 // Catch-up reads run on goroutines the relay owns and report back to the
@@ -122,8 +167,8 @@
 // # Shutdown
 //
 // [Relay.Shutdown] refuses new publishes and replays, closes the
-// subscription (the receive goroutine sees it and exits), waits for the
-// goroutine, stops the relay actor, waits for catch-up reads, then closes
+// subscription (the receive goroutine sees it and exits), ends the probe,
+// waits for both goroutines, stops the relay actor, waits for catch-up reads, then closes
 // both Redis clients and, if the relay created it, its actor system. It is
 // idempotent and honours its context.
 package redisrelay

@@ -20,7 +20,12 @@ import (
 // envelope's other fields in "e", a JSON object; the envelope itself is
 // built here because it carries the entry id.
 //
-//	KEYS[1]  the history stream
+//	KEYS[1]  the history stream, PREFIX:history:C
+//	KEYS[2]  the publisher-id index, PREFIX:history-ids:C, a hash:
+//	         publisher id → stream id of its most recent retained entry
+//	KEYS[3]  the entry log, PREFIX:history-log:C, a list of the retained
+//	         entries oldest first, "<stream id>" or "<stream id> <publisher id>"
+//	KEYS[4]  the idempotency key, PREFIX:idem:C|KEY (absent without a key)
 //	ARGV[1]  the pub/sub channel
 //	ARGV[2]  the envelope's head, `{"v":1,"channel":"NAME",`
 //	ARGV[3]  the body, `{"data":…,"event":…,"retry":…}`
@@ -28,44 +33,102 @@ import (
 //	ARGV[5]  the publisher's id as a JSON string, or ""
 //	ARGV[6]  MAXLEN: the history count plus one (see replayScript), or 0
 //	         when history is off and the stream only assigns ids
-//	ARGV[7]  the age bound in ms (0: none): trims, and expires the key
+//	ARGV[7]  the age bound in ms (0: none): trims, and expires the keys
 //	ARGV[8]  "1" when history is on
+//	ARGV[9]  the idempotency window in ms
 //
-// Age trimming keeps the newest entry that has aged out, as the marker
-// that tells a client who saw it that it missed nothing (see replayScript).
+// It answers {id, 0} for a new event and {the first id, 1} for a repeated
+// idempotency key, which writes and publishes nothing.
+//
+// It cannot fail after its first write (the XADD): Redis refuses a script
+// for OOM, READONLY or MISCONF only at its first write, and every key is
+// type-checked before it, so an error reply always means nothing was
+// written and the event was not taken.
+//
+// The log mirrors the stream, so that trimming pops exactly the entries
+// trimmed, in O(entries trimmed), and drops their publisher ids from the
+// index without reading any event's data. Age trimming keeps the newest
+// entry that has aged out, as the marker that tells a client who saw it
+// that it missed nothing (see replayScript). Should the log and the stream
+// disagree (a key deleted or evicted by hand), the history restarts from
+// this entry: clients resuming from before it get a reset, never a wrong
+// replay.
 const publishSrc = `
-local key = KEYS[1]
+local stream, ids, log, idem = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local keep = ARGV[8] == '1'
+local pid = ARGV[4]
+if idem then
+  local prior = redis.call('GET', idem)
+  if prior then return {prior, 1} end
+end
+if keep then
+  for _, k in ipairs({{ids, 'hash'}, {log, 'list'}}) do
+    local t = redis.call('TYPE', k[1])['ok']
+    if t ~= 'none' and t ~= k[2] then
+      return redis.error_reply('WRONGTYPE ' .. k[1] .. ' is a ' .. t)
+    end
+  end
+end
 local stored = ''
 if keep then stored = ARGV[3] end
-local id = redis.call('XADD', key, 'MAXLEN', '=', ARGV[6], '*', 'i', ARGV[4], 'e', stored)
+local id = redis.call('XADD', stream, 'MAXLEN', '=', ARGV[6], '*', 'i', pid, 'e', stored)
 local ttl = tonumber(ARGV[7])
-if ttl > 0 then
-  if keep then
-    local t = redis.call('TIME')
-    local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - ttl
-    if cutoff > 0 then
-      local bound = '(' .. string.format('%.0f', cutoff) .. '-0'
-      -- Forward from the oldest is cheap; a reverse seek costs a node scan,
-      -- so it is kept for the rare case of many aged entries.
-      local old = redis.call('XRANGE', key, '-', bound, 'COUNT', 3)
-      if #old == 3 then
-        local newest = redis.call('XREVRANGE', key, bound, '-', 'COUNT', 1)
-        redis.call('XTRIM', key, 'MINID', '=', newest[1][1])
-      elseif #old == 2 then
-        redis.call('XTRIM', key, 'MINID', '=', old[2][1])
+local keys = {stream}
+if keep then
+  keys = {stream, ids, log}
+  local entry = id
+  if pid ~= '' then entry = id .. ' ' .. pid end
+  local function drop(e)
+    local sp = string.find(e, ' ', 1, true)
+    if sp then
+      local p = string.sub(e, sp + 1)
+      if redis.call('HGET', ids, p) == string.sub(e, 1, sp - 1) then
+        redis.call('HDEL', ids, p)
       end
     end
   end
-  redis.call('PEXPIRE', key, ttl)
+  local n = redis.call('RPUSH', log, entry)
+  if pid ~= '' then redis.call('HSET', ids, pid, id) end
+  local over = n - tonumber(ARGV[6])
+  if over > 0 then
+    for _, e in ipairs(redis.call('LPOP', log, over)) do drop(e) end
+    n = n - over
+  end
+  if ttl > 0 then
+    local t = redis.call('TIME')
+    local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - ttl
+    local aged = false
+    while n >= 2 do
+      local second = redis.call('LINDEX', log, 1)
+      if tonumber(string.match(second, '^%d+')) >= cutoff then break end
+      drop(redis.call('LPOP', log))
+      n = n - 1
+      aged = true
+    end
+    if aged then
+      local oldest = redis.call('LINDEX', log, 0)
+      redis.call('XTRIM', stream, 'MINID', '=', string.match(oldest, '^%S+'))
+    end
+  end
+  if redis.call('XLEN', stream) ~= n then
+    redis.call('DEL', ids, log)
+    redis.call('XTRIM', stream, 'MAXLEN', '=', 1)
+    redis.call('RPUSH', log, entry)
+    if pid ~= '' then redis.call('HSET', ids, pid, id) end
+  end
+end
+if ttl > 0 then
+  for _, k in ipairs(keys) do redis.call('PEXPIRE', k, ttl) end
 end
 local idjson = ARGV[5]
-if idjson == '' then idjson = '"' .. id .. '"' end
+local answer = pid
+if idjson == '' then idjson = '"' .. id .. '"'; answer = id end
+if idem then redis.call('SET', idem, answer, 'PX', ARGV[9]) end
 local env = ARGV[2]
 if keep then env = env .. '"pos":"' .. id .. '",' end
 env = env .. '"id":' .. idjson .. ',' .. string.sub(ARGV[3], 2)
 redis.call('PUBLISH', ARGV[1], env)
-return id
+return {answer, 0}
 `
 
 var publishScript = redis.NewScript(publishSrc)
@@ -76,45 +139,87 @@ var bufs = sync.Pool{New: func() any { return new([]byte) }}
 // node's relay, in one round trip, and returns the event's id: ev.ID when
 // set, else the history stream's entry id ("<ms>-<seq>", ordered within the
 // channel). With history off (History < 0) the id is still a stream id,
-// from a stream that keeps no entry.
+// from a stream that keeps no entry. It is [Relay.PublishOnce] without an
+// idempotency key.
 //
-// It implements httpedge.Publisher. An error means the event was not
-// accepted (Redis is away, or ev is invalid): it is never accepted and then
-// lost. The id, event name and data must be valid UTF-8 ([ErrNotUTF8]).
+// It implements httpedge.Publisher. The id, event name and data must be
+// valid UTF-8 ([ErrNotUTF8]).
 func (r *Relay) Publish(ctx context.Context, channel string, ev sse.Event) (string, error) {
 	p, err := r.PublishOnce(ctx, channel, ev, "")
 	return p.ID, err
 }
 
-// PublishOnce is [Relay.Publish] with an idempotency key (see
-// actors.Cluster): it implements actors.Cluster.
+// PublishOnce is [Relay.Publish] with an idempotency key: it implements
+// actors.Cluster.
 //
-// TODO(issue 14): honour key; tell a refused publish from one whose
-// outcome is unknown.
+// A non-empty key is remembered with the event's id, in the same script
+// that appends and publishes it, for IdempotencyWindow: a publish with the
+// same key on the same channel within the window publishes nothing and
+// answers the first event's id with Duplicate set.
+//
+// The error says what became of the event. One wrapping
+// [actors.ErrOutcomeUnknown] (a timeout or a connection lost after the
+// command may have reached Redis) means it may have been taken: retry it
+// with the same key. Any other error means it certainly was not: the
+// relay is closed, the event is invalid, Redis could not be reached or
+// answered with an error (a refusal such as OOM, READONLY, MISCONF or
+// NOAUTH; while the write probe meets one, publishes are refused without
+// being sent), or ctx ended before the command was sent.
 func (r *Relay) PublishOnce(ctx context.Context, channel string, ev sse.Event, key string) (actors.Published, error) {
-	id, err := r.publish(ctx, channel, ev)
-	return actors.Published{ID: id}, err
-}
-
-func (r *Relay) publish(ctx context.Context, channel string, ev sse.Event) (string, error) {
 	if r.closed.Load() {
-		return "", ErrClosed
+		return actors.Published{}, ErrClosed
 	}
 	if err := validChannel(channel); err != nil {
-		return "", fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
+		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
 	}
 	if err := ev.Validate(); err != nil {
-		return "", fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
+		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
 	}
 	if err := checkUTF8(ev); err != nil {
-		return "", fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
+		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
 	}
 	if len(ev.ID) > MaxID {
-		return "", fmt.Errorf("redisrelay: publish to %q: id over %d bytes", channel, MaxID)
+		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: id over %d bytes", channel, MaxID)
+	}
+	if len(key) > MaxKey {
+		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: idempotency key over %d bytes", channel, MaxKey)
+	}
+	if err := ctx.Err(); err != nil {
+		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
+	}
+	if p := r.refused.Load(); p != nil {
+		r.refusals.note(r.cfg.Logger, r.cfg.LogInterval, *p)
+		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w: %w", channel, ErrPublishFailing, *p)
 	}
 
 	bp := bufs.Get().(*[]byte)
-	b := appendHead((*bp)[:0], channel)
+	keys, args, b := r.publishArgs((*bp)[:0], channel, ev, key)
+	// go-redis writes the arguments before Run returns, so the buffer can
+	// go back to the pool afterwards.
+	res, err := publishScript.Run(ctx, r.client, keys, args...).Slice()
+	if cap(b) <= 64<<10 {
+		*bp = b
+		bufs.Put(bp)
+	}
+	if err != nil {
+		err = r.classify(ctx, err)
+		r.publishFailed(ctx, err)
+		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
+	}
+	r.writeWorked()
+	if len(res) != 2 {
+		// Cannot happen with this script; the event was taken.
+		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w: answer %v", channel, actors.ErrOutcomeUnknown, res)
+	}
+	id, _ := res[0].(string)
+	dup, _ := res[1].(int64)
+	return actors.Published{ID: id, Duplicate: dup == 1}, nil
+}
+
+// publishArgs returns the keys and arguments of publishScript, and the
+// buffer b (grown) that the arguments slice.
+func (r *Relay) publishArgs(b []byte, channel string, ev sse.Event, key string) ([]string, []any, []byte) {
+	b = appendHead(b, channel)
 	nHead := len(b)
 	b = appendBody(b, ev)
 	nBody := len(b)
@@ -131,24 +236,29 @@ func (r *Relay) publish(ctx context.Context, channel string, ev sse.Event) (stri
 	if ttl < 0 {
 		ttl = 0
 	}
-	// go-redis writes the arguments before Run returns, so the buffer can
-	// go back to the pool afterwards.
-	res, err := publishScript.Run(ctx, r.client, []string{r.hist + channel},
-		r.head+channel, b[:nHead], b[nHead:nBody], ev.ID, b[nBody:],
-		strconv.Itoa(maxLen), strconv.FormatInt(ttl, 10), keep).Text()
-	if cap(b) <= 64<<10 {
-		*bp = b
-		bufs.Put(bp)
+	keys := r.historyKeys(channel)
+	if key != "" {
+		keys = append(keys, r.idemKey(channel, key))
 	}
-	if err != nil {
-		r.pubErr.Store(&err)
-		return "", fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
-	}
-	if r.pubErr.Load() != nil {
-		r.pubErr.Store(nil)
-	}
-	if ev.ID != "" {
-		return ev.ID, nil
-	}
-	return res, nil
+	return keys, []any{r.head + channel, b[:nHead], b[nHead:nBody], ev.ID, b[nBody:],
+		strconv.Itoa(maxLen), strconv.FormatInt(ttl, 10), keep,
+		strconv.FormatInt(r.cfg.IdempotencyWindow.Milliseconds(), 10)}, b
+}
+
+// MaxKey is the longest idempotency key accepted, in bytes (the HTTP edge
+// takes at most 256).
+const MaxKey = 1 << 10
+
+// historyKeys are the keys of channel's history: the stream, the
+// publisher-id index and the entry log. Every key of a channel is named
+// PREFIX:KIND:CHANNEL… so that a hash tag around CHANNEL can put them in
+// one Redis Cluster slot.
+func (r *Relay) historyKeys(channel string) []string {
+	return []string{r.hist + channel, r.cfg.Prefix + ":history-ids:" + channel, r.cfg.Prefix + ":history-log:" + channel}
+}
+
+// idemKey is the key that remembers an idempotency key of channel. "|"
+// cannot occur in a channel name, so no two (channel, key) pairs share it.
+func (r *Relay) idemKey(channel, key string) string {
+	return r.cfg.Prefix + ":idem:" + channel + "|" + key
 }

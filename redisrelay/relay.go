@@ -28,8 +28,8 @@ var (
 	// ErrNotSubscribed is wrapped by Ready while the pattern subscription
 	// is not confirmed by Redis.
 	ErrNotSubscribed = errors.New("redisrelay: not subscribed to Redis")
-	// ErrPublishFailing is wrapped by Ready while publishes fail although
-	// the subscription is up.
+	// ErrPublishFailing is wrapped by Ready while Redis refuses writes or
+	// publishes fail although the subscription is up.
 	ErrPublishFailing = errors.New("redisrelay: publishing to Redis fails")
 
 	errNoPong     = errors.New("no answer to ping: Redis hung or unreachable")
@@ -74,49 +74,32 @@ func (r *Relay) Start(sys *actor.ActorSystem, sink Sink) {
 	r.pid = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a },
 		actor.WithMailbox(actor.Unbounded())))
 	r.state.Store(&linkState{err: errConnecting})
-	r.loop.Add(1)
+	r.loop.Add(2)
 	go r.receive()
+	go r.probe()
 }
 
 // Ready reports whether the node can both relay and publish: nil when the
-// pattern subscription is confirmed by Redis and publishing works, an error
-// wrapping [ErrNotSubscribed] or [ErrPublishFailing] with the reason
+// pattern subscription is confirmed by Redis and Redis takes writes, an
+// error wrapping [ErrNotSubscribed] or [ErrPublishFailing] with the reason
 // otherwise, and [ErrClosed] after Shutdown. It is meant for /readyz, so a
-// node is not sent traffic it would answer with 503.
-//
-// After a failed publish, Ready pings Redis through the publishing client
-// (at most one ping at a time, bounded by probeTimeout) until one gets
-// through.
+// node is not sent traffic it would answer with 503. It does not block:
+// the write state comes from the last publish or write probe, whichever
+// came last (see Config.ProbeInterval).
 func (r *Relay) Ready() error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	if s := r.state.Load(); !s.up {
+	s, w := r.state.Load(), r.writeErr.Load()
+	switch {
+	case !s.up && w != nil:
+		// Both: the refusal of writes is the more specific reason.
+		return fmt.Errorf("%w: %v; %w: %v", ErrPublishFailing, *w, ErrNotSubscribed, s.err)
+	case !s.up:
 		return fmt.Errorf("%w: %v", ErrNotSubscribed, s.err)
+	case w != nil:
+		return fmt.Errorf("%w: %v", ErrPublishFailing, *w)
 	}
-	if p := r.pubErr.Load(); p != nil {
-		if err := r.probe(*p); err != nil {
-			return fmt.Errorf("%w: %v", ErrPublishFailing, err)
-		}
-	}
-	return nil
-}
-
-const probeTimeout = 250 * time.Millisecond
-
-// probe pings through the publishing client and clears the publish error
-// when the ping gets through. A probe already running answers for all.
-func (r *Relay) probe(last error) error {
-	if !r.probing.TryLock() {
-		return last
-	}
-	defer r.probing.Unlock()
-	ctx, cancel := context.WithTimeout(r.ctx, probeTimeout)
-	defer cancel()
-	if err := r.client.Ping(ctx).Err(); err != nil {
-		return err
-	}
-	r.pubErr.Store(nil)
 	return nil
 }
 
@@ -152,6 +135,20 @@ func (r *Relay) receive() {
 				if err = ps.Ping(ctx); err == nil {
 					continue
 				}
+			}
+			var rerr redis.Error
+			if err != nil && errors.As(err, &rerr) {
+				if r.state.Load().up {
+					// An error reply (MISCONF refuses even PING): Redis
+					// answered, so the link and the subscription are
+					// alive; refused writes are the probe's business.
+					missed = 0
+					continue
+				}
+				// The subscribe itself was refused (NOAUTH): start
+				// afresh, with a new PSUBSCRIBE, after a backoff.
+				r.setDown(err)
+				break
 			}
 			if err != nil {
 				// go-redis has dropped the connection and will dial and

@@ -10,72 +10,137 @@ import (
 	"github.com/squall-sse/squall/actors"
 )
 
-// replayScript reads what follows a resume point, in one atomic step so
-// that trimming cannot open a gap between finding the point and reading
-// after it.
+// replayScript reads one page of what follows a resume point, in one atomic
+// step so that trimming cannot open a gap between finding the point and
+// reading after it. Its work is bounded whatever the id: the point is
+// found by stream id or through the publisher-id index (a hash lookup),
+// never by scanning, and the page is read in stream id order with COUNT,
+// in chunks sized so that it reads little more than the byte cap.
 //
 //	KEYS[1]  the history stream
-//	ARGV[1]  the resume id (Last-Event-ID)
+//	KEYS[2]  the publisher-id index (see publishScript)
+//	KEYS[3]  the entry log (see publishScript)
+//	ARGV[1]  the resume id (Last-Event-ID), for the first page
 //	ARGV[2]  "1" when it is shaped like a stream id
 //	ARGV[3]  the age bound in ms (0: none)
-//	ARGV[4]  how many entries to scan for a publisher's id
+//	ARGV[4]  for a later page, the stream id to continue after; else ""
+//	ARGV[5]  the page's most events
+//	ARGV[6]  the page's most bytes of event bodies (at least one event)
 //
-// It answers {"found", entries, point id}, {"expired"} or {"unknown"}. The resume point
-// is the entry whose stream id is ARGV[1], else the newest entry whose
-// publisher id (field "i") is ARGV[1]. The stream keeps one entry more than
-// the history count, and age trimming keeps one aged-out entry: a client
-// whose last event is that oldest entry missed nothing that was dropped, so
-// it resumes with everything after it, while every retained event is one
-// of the newest History. Entries older than the age bound that have not
-// been trimmed yet (nothing was published since) count as gone: if the
-// first event after the resume point is one, the client missed it.
+// It answers {"found", entries, point id, more (0 or 1)}, {"expired"} or
+// {"unknown"}. The resume point is the entry whose stream id is ARGV[1],
+// else the most recent entry whose publisher id is ARGV[1] (the index
+// keeps the most recent). The stream keeps one entry more than the history
+// count, and age trimming keeps one aged-out entry: a client whose last
+// event is that oldest entry missed nothing that was dropped, so it
+// resumes with everything after it, while every retained event is one of
+// the newest History. Entries older than the age bound that have not been
+// trimmed yet (nothing was published since) count as gone: if the first
+// event after the resume point is one, the client missed it. A later page
+// whose point has been trimmed meanwhile is expired: what followed it may
+// be gone.
 const replaySrc = `
-local key, last = KEYS[1], ARGV[1]
+local stream, ids, log = KEYS[1], KEYS[2], KEYS[3]
+local function before(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+local function exists(id)
+  return #redis.call('XRANGE', stream, id, id) > 0
+end
+local point = nil
+local first = ARGV[4] == ''
+if not first then
+  if not exists(ARGV[4]) then return {'expired'} end
+  point = ARGV[4]
+else
+  local last = ARGV[1]
+  if ARGV[2] == '1' and exists(last) then
+    point = last
+  else
+    local sid = redis.call('HGET', ids, last)
+    if sid and exists(sid) then point = sid end
+  end
+  if not point then
+    if ARGV[2] == '1' then
+      -- Older than the oldest retained entry, which the log names without
+      -- reading its data (a stream from before the log: read it).
+      local oldest = redis.call('LINDEX', log, 0)
+      if oldest then
+        oldest = string.match(oldest, '^%S+')
+      else
+        local e = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
+        if #e > 0 then oldest = e[1][1] end
+      end
+      if not oldest or before(last, oldest) then return {'expired'} end
+    end
+    return {'unknown'}
+  end
+end
+local maxEvents, maxBytes = tonumber(ARGV[5]), tonumber(ARGV[6])
+local out, bytes, more = {}, 0, false
+local cursor = '(' .. point
+local chunk = math.min(4, maxEvents + 1)
+while true do
+  local got = redis.call('XRANGE', stream, cursor, '+', 'COUNT', chunk)
+  for i = 1, #got do
+    if #out == maxEvents then more = true; break end
+    local f, size = got[i][2], 0
+    for j = 1, #f - 1, 2 do
+      if f[j] == 'e' then size = #f[j + 1] end
+    end
+    if #out > 0 and bytes + size > maxBytes then more = true; break end
+    out[#out + 1] = got[i]
+    bytes = bytes + size
+  end
+  if more or #got < chunk then break end
+  cursor = '(' .. got[#got][1]
+  -- Size the next read by what the page still has room for, so the script
+  -- copies little beyond the page.
+  local room = maxEvents + 1 - #out
+  if bytes > 0 then
+    room = math.min(room, math.floor((maxBytes - bytes) * #out / bytes) + 1)
+  end
+  chunk = math.max(room, 1)
+end
 local ttl = tonumber(ARGV[3])
-local cutoff = nil
-if ttl > 0 then
+if first and ttl > 0 and #out > 0 then
   local t = redis.call('TIME')
-  cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - ttl
+  local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - ttl
+  if tonumber(string.match(out[1][1], '^%d+')) < cutoff then return {'expired'} end
 end
-local function answer(point, after)
-  if cutoff and #after > 0 and tonumber(string.match(after[1][1], '^%d+')) < cutoff then
-    return {'expired'}
-  end
-  return {'found', after, point}
-end
-if ARGV[2] == '1' and #redis.call('XRANGE', key, last, last) > 0 then
-  return answer(last, redis.call('XRANGE', key, '(' .. last, '+'))
-end
-local rev = redis.call('XREVRANGE', key, '+', '-', 'COUNT', ARGV[4])
-for i = 1, #rev do
-  local f = rev[i][2]
-  if f[1] == 'i' and f[2] == last then
-    local after = {}
-    for j = i - 1, 1, -1 do after[#after + 1] = rev[j] end
-    return answer(rev[i][1], after)
-  end
-end
-if ARGV[2] == '1' and #redis.call('XREVRANGE', key, last, '-', 'COUNT', 1) == 0 then
-  return {'expired'}
-end
-return {'unknown'}
+local m = 0
+if more then m = 1 end
+return {'found', out, point, m}
 `
 
 var replayScript = redis.NewScript(replaySrc)
 
-// Replay returns the events of channel retained in Redis strictly after the
-// event whose id is lastID, oldest first, each with its stream position. It
-// implements actors.Replayer.
+// Defaults of a [actors.ReplayRequest] page.
+const (
+	defaultPageEvents = 100
+	defaultPageBytes  = 256 << 10
+)
+
+// Replay returns one page of the events of req.Channel retained in Redis
+// strictly after the resume point, oldest first, each with its stream
+// position. It implements actors.Replayer.
 //
-// lastID may be a stream id (the id Squall assigns when the publisher gives
-// none) or a publisher's id, looked up from the newest entry back. An id
-// older than everything retained gives [actors.ReplayExpired]; an id not in
-// the history gives [actors.ReplayUnknown], as does any id when history is
-// off. Events that a Python SDK worker published reach no history, so their
-// ids are unknown here.
+// The first page's point is req.LastEventID: a stream id (the id Squall
+// assigns when the publisher gives none) or a publisher's id, whose most
+// recent retained use wins. An id older than everything retained gives
+// [actors.ReplayExpired]; an id not in the history gives
+// [actors.ReplayUnknown], as does any id when history is off. Events that
+// a Python SDK worker published reach no history, so their ids are unknown
+// here. A later page continues after req.From; it is expired when that
+// event has been trimmed since.
 //
-// TODO(issue 14): page by req.MaxEvents and req.MaxBytes, continue from
-// req.From.
+// A page holds at most req.MaxEvents events (zero or negative: 100) and at
+// most req.MaxBytes bytes of stored event bodies (zero or negative: 256
+// KiB), and at least one event whatever its size; More says whether
+// retained events follow it.
 func (r *Relay) Replay(ctx context.Context, req actors.ReplayRequest) (actors.Replay, error) {
 	channel, lastID := req.Channel, req.LastEventID
 	if r.cfg.History < 0 {
@@ -84,13 +149,23 @@ func (r *Relay) Replay(ctx context.Context, req actors.ReplayRequest) (actors.Re
 	if r.closed.Load() {
 		return actors.Replay{}, ErrClosed
 	}
-	shaped := "0"
-	if _, ok := actors.ParsePos(lastID); ok {
+	shaped, from := "0", ""
+	if !req.From.IsZero() {
+		from = req.From.String()
+	} else if _, ok := actors.ParsePos(lastID); ok {
 		shaped = "1"
 	}
+	maxEvents, maxBytes := req.MaxEvents, req.MaxBytes
+	if maxEvents <= 0 {
+		maxEvents = defaultPageEvents
+	}
+	if maxBytes <= 0 {
+		maxBytes = defaultPageBytes
+	}
 	ttl := max(r.cfg.HistoryTTL.Milliseconds(), 0)
-	res, err := replayScript.Run(ctx, r.client, []string{r.hist + channel},
-		lastID, shaped, strconv.FormatInt(ttl, 10), strconv.Itoa(r.cfg.History+1)).Slice()
+	keys := r.historyKeys(channel)
+	res, err := replayScript.Run(ctx, r.client, keys, lastID, shaped, strconv.FormatInt(ttl, 10),
+		from, strconv.Itoa(maxEvents), strconv.Itoa(maxBytes)).Slice()
 	if err != nil {
 		return actors.Replay{}, fmt.Errorf("redisrelay: replay %q after %q: %w", channel, lastID, err)
 	}
@@ -126,6 +201,10 @@ func (r *Relay) parseReplay(channel string, res []any) (actors.Replay, error) {
 			return actors.Replay{}, fmt.Errorf("resume point %v", res[2])
 		}
 		out.Point = p
+	}
+	if len(res) > 3 {
+		m, _ := res[3].(int64)
+		out.More = m == 1
 	}
 	for _, e := range entries {
 		ev, err := parseEntry(channel, e)
