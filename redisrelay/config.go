@@ -151,6 +151,7 @@ type Relay struct {
 	hist    string        // PREFIX:history:
 
 	malformed atomic.Uint64
+	oversize  atomic.Uint64 // events the sink refused as too large (see checker)
 	state     atomic.Pointer[linkState]
 	// pubErr is the error of the last publish when it failed, nil once
 	// one succeeds or Ready's probe gets through: the subscription can be

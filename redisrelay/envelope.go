@@ -1,12 +1,15 @@
 package redisrelay
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge/sse"
@@ -29,13 +32,24 @@ var (
 	// refused.
 	ErrMalformed = errors.New("redisrelay: malformed envelope")
 	// ErrInvalidChannel is returned for a channel name outside the hub's
-	// contract: 1-256 bytes of ASCII letters, digits and -_.:@/.
-	ErrInvalidChannel = errors.New("redisrelay: channel names are 1-256 bytes of letters, digits and -_.:@/")
+	// contract: 1-256 bytes of ASCII letters, digits and -_.:@/. It wraps
+	// actors.ErrInvalidPublish: the publisher is at fault, and the HTTP
+	// edge answers 400.
+	ErrInvalidChannel error = &invalidPublish{"redisrelay: channel names are 1-256 bytes of letters, digits and -_.:@/"}
 	// ErrNotUTF8 is returned by Publish for data, an id or an event name that
 	// is not valid UTF-8: the envelope is JSON, which cannot carry it
-	// unchanged, and the Python SDK could not read it either.
-	ErrNotUTF8 = errors.New("redisrelay: not valid UTF-8")
+	// unchanged, and the Python SDK could not read it either. It wraps
+	// actors.ErrInvalidPublish, like ErrInvalidChannel.
+	ErrNotUTF8 error = &invalidPublish{"redisrelay: not valid UTF-8"}
 )
+
+// invalidPublish is a sentinel of this package that is also an
+// actors.ErrInvalidPublish, so that a caller that knows only the hub's
+// errors (the HTTP edge) tells a refused input from Redis being away.
+type invalidPublish struct{ msg string }
+
+func (e *invalidPublish) Error() string { return e.msg }
+func (e *invalidPublish) Unwrap() error { return actors.ErrInvalidPublish }
 
 // maxChannel is the longest channel name accepted, in bytes.
 const maxChannel = 256
@@ -83,6 +97,9 @@ func malformed(format string, args ...any) error {
 // decodeEnvelope validates payload, published on the Redis channel of
 // channel, and returns the event to deliver.
 func decodeEnvelope(channel string, payload []byte) (decoded, error) {
+	if err := strictJSON(payload); err != nil {
+		return decoded{}, malformed("%v", err)
+	}
 	var raw rawEnvelope
 	if err := json.Unmarshal(payload, &raw); err != nil {
 		return decoded{}, malformed("not a JSON object: %v", err)
@@ -131,6 +148,12 @@ func decodeEnvelope(channel string, payload []byte) (decoded, error) {
 	if d.ev.Event, err = optString(raw.Event, "event"); err != nil {
 		return decoded{}, err
 	}
+	if actors.ReservedEvent(d.ev.Event) {
+		// Only the hub sends these: a forged reset would tell clients they
+		// missed events. The hub's heartbeat name is refused by the sink
+		// (see checker).
+		return decoded{}, malformed(`"event" %q is reserved for the hub`, d.ev.Event)
+	}
 	if !isNull(raw.Retry) {
 		ms, err := strconv.ParseInt(string(raw.Retry), 10, 64)
 		if err != nil || ms < 0 || ms > maxRetryMS {
@@ -142,6 +165,22 @@ func decodeEnvelope(channel string, payload []byte) (decoded, error) {
 		return decoded{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return d, nil
+}
+
+// strictJSON refuses what encoding/json would let through with a guess:
+// invalid UTF-8 (replaced, or copied to streams as is inside a compacted
+// "data"), a duplicate member name (the last wins) and bytes after the
+// value. The check is one pass with a pooled decoder; only a refused
+// envelope pays for a second, for the reason.
+func strictJSON(payload []byte) error {
+	if jsontext.Value(payload).IsValid() {
+		return nil
+	}
+	d := jsontext.NewDecoder(bytes.NewReader(payload))
+	if _, err := d.ReadValue(); err != nil {
+		return err
+	}
+	return errors.New("data after the JSON value")
 }
 
 func isNull(raw json.RawMessage) bool { return raw == nil || string(raw) == "null" }
