@@ -85,8 +85,8 @@ func (h *Hub) CheckEvent(ev sse.Event) error {
 			n += len("id: ") + maxAssignedID + len("\n")
 		}
 		if n > bound {
-			return fmt.Errorf("%w: the event frames to %d bytes, over the %d-byte stream queue bound "+
-				"(each line of data costs 6 bytes more)", ErrEventTooLarge, n, bound)
+			return fmt.Errorf("%w: the event frames to %d bytes, over the %d-byte bound "+
+				"(MaxQueueBytes; each line of data adds 6 bytes)", ErrEventTooLarge, n, bound)
 		}
 	}
 	return nil
