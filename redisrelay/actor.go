@@ -167,7 +167,7 @@ func (a *relayActor) deliver(channel string, d decoded) {
 	if c, ok := a.sink.(checker); ok {
 		if err := c.CheckEvent(d.ev); err != nil {
 			if errors.Is(err, actors.ErrEventTooLarge) {
-				a.dropOversize(channel, err)
+				a.dropOversize(a.r.head+channel, err)
 			} else {
 				a.reject(a.r.head+channel, fmt.Errorf("%w: %w", ErrMalformed, err))
 			}
