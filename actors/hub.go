@@ -92,9 +92,10 @@ func (h *Hub) Publish(ctx context.Context, channel string, ev sse.Event) (string
 // retention window, the event is not delivered again and the answer is the
 // earlier event's id with Duplicate set. An error wrapping
 // [ErrOutcomeUnknown] means the event may or may not have been taken; any
-// other error means it was not.
+// other error means it was not. An event that [Hub.CheckEvent] refuses is
+// never taken: the error wraps [ErrInvalidPublish] or [ErrEventTooLarge].
 func (h *Hub) PublishOnce(ctx context.Context, channel string, ev sse.Event, key string) (Published, error) {
-	if err := ev.Validate(); err != nil {
+	if err := h.CheckEvent(ev); err != nil {
 		return Published{}, err
 	}
 	if h.cfg.Cluster != nil {

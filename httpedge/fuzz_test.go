@@ -57,6 +57,8 @@ func FuzzPublishFields(f *testing.F) {
 	f.Add("", "id\x00", "\n\n\n", int64(-1))
 	f.Add("message", "7\r", "data: injected\n\nevent: evil", int64(3000))
 	f.Add("\u2028", "\u0085", "\u2028line\u0085", int64(10))
+	f.Add("reset", "1", "forged gap", int64(0))
+	f.Add("squall-x", "1", "forged control", int64(0))
 	s := newHubServer(f, actors.Config{Heartbeat: -1}, httpedge.Config{})
 	raw := s.rawStream(f, "channel=fz")
 	f.Fuzz(func(t *testing.T, event, id, data string, retry int64) {
@@ -73,7 +75,8 @@ func FuzzPublishFields(f *testing.F) {
 		resp, err := http.Post(s.srv.URL+"/publish", "application/json", bytes.NewReader(b))
 		require.NoError(t, err)
 		resp.Body.Close()
-		valid := sse.ValidName(event) == nil && sse.ValidID(id) == nil && retry >= 0 && retry <= 1<<31
+		valid := sse.ValidName(event) == nil && sse.ValidID(id) == nil && retry >= 0 && retry <= 1<<31 &&
+			!actors.ReservedEvent(event)
 		if !valid {
 			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "publish %s", b)
 			return

@@ -30,6 +30,7 @@ import (
 //	squall_history_evictions_total{reason}    counter: events evicted from memory-mode history, by actors.EvictReason (count, bytes, budget, age)
 //	squall_history_bytes                      gauge: memory-mode history held, as counted against the history budget
 //	squall_relay_up                           gauge: 1 when the relay is subscribed (always 1 without a relay)
+//	squall_relay_dropped_total{reason}        counter: messages read from Redis and never delivered: malformed (not a valid envelope, or a reserved event name), oversize (frame over the stream queue bound)
 //	squall_limit_rejections_total{limit}      counter: refusals by limit: streams, streams_per_ip, channels, body
 //	squall_auth_failures_total{code}          counter: 401 (no or bad token) and 403 (channel not allowed)
 //
@@ -56,7 +57,12 @@ type Metrics struct {
 	auth403     prometheus.Counter
 
 	relayReady atomic.Pointer[func() error]
+	relayDrops [2]atomic.Pointer[func() uint64] // by relayDropReasons
 }
+
+// relayDropReasons label squall_relay_dropped_total, in the order of
+// SetRelayDrops's arguments.
+var relayDropReasons = [2]string{"malformed", "oversize"}
 
 var (
 	_ actors.Observer        = (*Metrics)(nil)
@@ -118,6 +124,19 @@ func NewMetrics() *Metrics {
 		Name: "squall_relay_up", Help: "1 when the Redis relay is subscribed (always 1 in memory mode), 0 otherwise.",
 	}, m.relayUp))
 
+	for i, reason := range relayDropReasons {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "squall_relay_dropped_total",
+			Help:        "Messages read from Redis and never delivered: malformed (not a valid envelope, or a reserved event name), oversize (frame over the stream queue bound, which no subscriber could receive).",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, func() float64 {
+			if f := m.relayDrops[i].Load(); f != nil {
+				return float64((*f)())
+			}
+			return 0
+		}))
+	}
+
 	lim := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "squall_limit_rejections_total", Help: "Requests refused by a limit: streams (global), streams_per_ip, channels (per stream), body (publish size).",
 	}, []string{"limit"})
@@ -167,6 +186,19 @@ func (m *Metrics) SetRelayReady(ready func() error) {
 		return
 	}
 	m.relayReady.Store(&ready)
+}
+
+// SetRelayDrops makes squall_relay_dropped_total follow the relay's
+// counts of dropped messages (redisrelay.Relay's Malformed and Oversize),
+// read at each scrape. Without it the series stay at zero.
+func (m *Metrics) SetRelayDrops(malformed, oversize func() uint64) {
+	for i, f := range [2]func() uint64{malformed, oversize} {
+		if f == nil {
+			m.relayDrops[i].Store(nil)
+			continue
+		}
+		m.relayDrops[i].Store(&f)
+	}
 }
 
 func (m *Metrics) relayUp() float64 {

@@ -349,6 +349,10 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() != nil {
 			return // the publisher left; nobody reads an answer
 		}
+		if status, ok := publishRefusal(err); ok {
+			writeError(w, status, "event not accepted: "+err.Error())
+			return
+		}
 		if errors.Is(err, actors.ErrOutcomeUnknown) {
 			// The event may have been taken: a retry is only safe with an
 			// idempotency key, and the answer must not say "not taken".
@@ -397,14 +401,14 @@ func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (string, 
 		}
 		return "", sse.Event{}, http.StatusBadRequest, fmt.Errorf("reading body: %v", err)
 	}
+	if err := strictBody(raw); err != nil {
+		return "", sse.Event{}, http.StatusBadRequest, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var b publishBody
 	if err := dec.Decode(&b); err != nil {
 		return "", sse.Event{}, http.StatusBadRequest, fmt.Errorf("malformed JSON body: %v", err)
-	}
-	if dec.More() {
-		return "", sse.Event{}, http.StatusBadRequest, errors.New("malformed JSON body: data after the object")
 	}
 	if b.Channel == nil {
 		return "", sse.Event{}, http.StatusBadRequest, errors.New(`missing "channel"`)
@@ -440,6 +444,12 @@ func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (string, 
 	}
 	if len(ev.ID) > MaxLastEventID {
 		return "", sse.Event{}, http.StatusBadRequest, errors.New(`"id" is over 8 KiB`)
+	}
+	// Reserved event names, and frames no stream could queue: refused
+	// here, so the answer is the same whichever publisher takes the event.
+	if err := s.cfg.Hub.CheckEvent(ev); err != nil {
+		status, _ := publishRefusal(err)
+		return "", sse.Event{}, status, err
 	}
 	return *b.Channel, ev, 0, nil
 }

@@ -2,6 +2,7 @@ package redisrelay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall/httpedge/sse"
 )
 
 // Every message type sent to the relay actor implements
@@ -80,8 +82,36 @@ type relayActor struct {
 	// lower ids is never silenced.
 	skip map[string]actors.Pos
 
-	lastLog  time.Time
+	malformedLog throttle
+	oversizeLog  throttle
+}
+
+// checker is a [Sink] that refuses some events before they are delivered.
+// *actors.Hub is one: it refuses its heartbeat's event name and frames
+// bigger than its stream queue bound. An oversize frame would reach no
+// subscriber: under the disconnect policy it would cut every one of them,
+// and each would resume straight into it again.
+type checker interface {
+	CheckEvent(ev sse.Event) error
+}
+
+// throttle lets one log line through per interval and counts the rest.
+type throttle struct {
+	last     time.Time
 	unlogged uint64
+}
+
+// due counts one event and reports whether to log now, with how many
+// events the line covers.
+func (t *throttle) due(every time.Duration) (bool, uint64) {
+	t.unlogged++
+	now := time.Now()
+	if now.Sub(t.last) < every {
+		return false, 0
+	}
+	n := t.unlogged
+	t.last, t.unlogged = now, 0
+	return true, n
 }
 
 func (a *relayActor) Receive(ctx actor.Context) {
@@ -134,6 +164,16 @@ func (a *relayActor) deliver(channel string, d decoded) {
 	if !d.pos.IsZero() {
 		a.track(channel, d.pos)
 	}
+	if c, ok := a.sink.(checker); ok {
+		if err := c.CheckEvent(d.ev); err != nil {
+			if errors.Is(err, actors.ErrEventTooLarge) {
+				a.dropOversize(a.r.head+channel, err)
+			} else {
+				a.reject(a.r.head+channel, fmt.Errorf("%w: %w", ErrMalformed, err))
+			}
+			return
+		}
+	}
 	a.sink.Deliver(channel, d.ev, d.pos)
 }
 
@@ -166,15 +206,26 @@ func (a *relayActor) prune(now time.Time) {
 // with how many were dropped since the last log.
 func (a *relayActor) reject(channel string, err error) {
 	total := a.r.malformed.Add(1)
-	a.unlogged++
-	now := time.Now()
-	if now.Sub(a.lastLog) < a.r.cfg.LogInterval {
-		return
+	if ok, n := a.malformedLog.due(a.r.cfg.LogInterval); ok {
+		a.r.cfg.Logger.Warn("redisrelay: malformed messages dropped", "count", n, "total", total,
+			"last_channel", channel, "last_err", err)
 	}
-	a.r.cfg.Logger.Warn("redisrelay: malformed messages dropped", "count", a.unlogged, "total", total,
-		"last_channel", channel, "last_err", err)
-	a.lastLog, a.unlogged = now, 0
 }
+
+// dropOversize counts an event whose frame the sink's streams could never
+// queue, and logs like reject.
+func (a *relayActor) dropOversize(channel string, err error) {
+	total := a.r.oversize.Add(1)
+	if ok, n := a.oversizeLog.due(a.r.cfg.LogInterval); ok {
+		a.r.cfg.Logger.Warn("redisrelay: oversize events dropped", "count", n, "total", total,
+			"last_channel", channel, "last_err", err)
+	}
+}
+
+// Oversize counts the events read from Redis and dropped since the relay
+// started because the sink refused them as too large (actors.ErrEventTooLarge):
+// delivered, they would have reached no subscriber.
+func (r *Relay) Oversize() uint64 { return r.oversize.Load() }
 
 func (a *relayActor) resync(ctx actor.Context) {
 	if a.r.cfg.History < 0 {

@@ -177,6 +177,7 @@ type Relay struct {
 	hist    string        // PREFIX:history:
 
 	malformed atomic.Uint64
+	oversize  atomic.Uint64 // events the sink refused as too large (see checker)
 	state     atomic.Pointer[linkState]
 	// writeErr is why Redis refuses writes, nil while it takes them: set
 	// by a failed publish or probe, cleared by a successful one. The

@@ -83,11 +83,16 @@
 // SDK worker publishes with a plain PUBLISH, is delivered live only, with
 // its id (if any) passed through unchanged: it is not in the history, so a
 // client resuming after it gets a reset event. An envelope that is not a
-// JSON object, lacks "data", has a field of the wrong type, an id or event
-// name with CR, LF or NUL, a negative or fractional retry, or arrives on a
-// channel name outside the hub's rule, is malformed: it is counted
-// ([Relay.Malformed]), logged at most once per LogInterval with the count,
-// and never delivered.
+// JSON object, holds invalid UTF-8, a member name twice or anything after
+// the object, lacks "data", has a field of the wrong type, an id or event
+// name with CR, LF or NUL, an event name reserved for the hub (see
+// actors.ReservedEvent; the sink's heartbeat name too), a negative or
+// fractional retry, or arrives on a channel name outside the hub's rule, is
+// malformed: it is counted ([Relay.Malformed]), logged at most once per
+// LogInterval with the count, and never delivered. An event whose frame
+// the sink refuses as too large (actors.Hub.CheckEvent: over its stream
+// queue bound) is dropped and counted the same way ([Relay.Oversize]):
+// delivered, it would reach no subscriber.
 //
 // # Resume
 //

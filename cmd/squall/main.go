@@ -210,6 +210,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		relay.Start(hub.System(), hub)
 		ecfg.Ready = relay.Ready
 		metrics.SetRelayReady(relay.Ready)
+		metrics.SetRelayDrops(relay.Malformed, relay.Oversize)
 		// The relay stops after the hub, so publishes in flight during the
 		// drain still reach Redis.
 		defer func() {

@@ -15,7 +15,10 @@
 // breaks resume without a word. [MarshalData] turns a publish payload into
 // data (strings and bytes raw, anything else compact JSON).
 // [AppendComment], [AppendRetry] and the pre-encoded [Keepalive] write the
-// blocks that dispatch no event.
+// blocks that dispatch no event. [EncodedLen] gives a frame's length
+// without building it, so that an event too big for a stream's queue is
+// refused before it is built (data of line breaks frames to about six
+// times its size).
 //
 // # Line breaks
 //
