@@ -506,7 +506,7 @@ func (a *channelActor) sendReset(ctx actor.Context, s *Stream, lastID, status st
 		Reason      string `json:"reason"`
 		LastEventID string `json:"lastEventId"`
 	}{a.name, status, lastID})
-	b, _ := sse.AppendEvent(nil, sse.Event{Event: "reset", Data: data})
+	b, _ := sse.AppendEvent(nil, sse.Event{Event: ResetEvent, Data: data})
 	if s.out.pushControl(&frame{b: b, channel: a.name, at: time.Now()}) {
 		s.wake(ctx)
 	}

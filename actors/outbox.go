@@ -47,6 +47,14 @@ func (o *outbox) push(f *frame, crowded bool) (wake bool, dropped int, kick bool
 		return false, 0, false
 	}
 	o.crowded = o.crowded || crowded
+	if len(o.frames) == 1 && o.frames[0].beat {
+		// A heartbeat is queued only into an empty outbox and is pointless
+		// once data follows; left in place, it could push a frame at the
+		// bound over it and cut a healthy stream.
+		o.bytes -= len(o.frames[0].b)
+		o.frames[0] = nil
+		o.frames = o.frames[:0]
+	}
 	if o.over(1, len(f.b)) {
 		switch o.policy {
 		case Disconnect:

@@ -133,7 +133,9 @@ func (s *Stream) Publish(ctx context.Context, ev sse.Event) error {
 	if s.private == nil {
 		panic("actors: Stream.Publish on a stream not opened with OpenDirect")
 	}
-	if err := ev.Validate(); err != nil {
+	// The same screen as a channel publish: a reserved name or a frame over
+	// the queue bound would forge a control event or cut the stream.
+	if err := s.hub.CheckEvent(ev); err != nil {
 		return err
 	}
 	select {

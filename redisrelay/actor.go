@@ -303,42 +303,64 @@ func (r *Relay) catchUp(ctx context.Context, points map[string]actors.Pos) *caug
 	return &caughtUp{err: err}
 }
 
-const fetchBatch = 256
+// Catch-up reads at most fetchBatch channels per round trip and at most
+// fetchPage entries per channel per command, so that no command makes Redis
+// read a whole history at once (a history can hold History events of up to
+// 1 MiB each); a channel whose page came back full is read on from its last
+// entry in the next round.
+const (
+	fetchBatch = 256
+	fetchPage  = 100
+)
 
 func (r *Relay) fetchAfter(ctx context.Context, names []string, points map[string]actors.Pos) (*caughtUp, error) {
 	out := &caughtUp{channels: make([]caughtChannel, 0, len(names))}
-	for len(names) > 0 {
-		batch := names[:min(fetchBatch, len(names))]
-		names = names[len(batch):]
+	type pending struct {
+		idx   int    // in out.channels
+		start string // XRANGE start: the point, inclusive, then exclusive past the last entry read
+		first bool
+	}
+	todo := make([]pending, 0, len(names))
+	for _, ch := range names {
+		out.channels = append(out.channels, caughtChannel{name: ch})
+		todo = append(todo, pending{idx: len(out.channels) - 1, start: points[ch].String(), first: true})
+	}
+	for len(todo) > 0 {
+		batch := todo[:min(fetchBatch, len(todo))]
+		todo = todo[len(batch):]
 		cmds := make([]*redis.XMessageSliceCmd, len(batch))
 		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, ch := range batch {
-				// Inclusive: finding the point itself shows nothing between
-				// it and the next entry was trimmed.
-				cmds[i] = p.XRange(ctx, r.hist+ch, points[ch].String(), "+")
+			for i, pd := range batch {
+				// Inclusive at first: finding the point itself shows nothing
+				// between it and the next entry was trimmed.
+				cmds[i] = p.XRangeN(ctx, r.hist+out.channels[pd.idx].name, pd.start, "+", fetchPage)
 			}
 			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("redisrelay: catch-up: %w", err)
 		}
-		for i, ch := range batch {
+		for i, pd := range batch {
+			c := &out.channels[pd.idx]
 			msgs := cmds[i].Val()
-			point := points[ch].String()
-			if len(msgs) > 0 && msgs[0].ID == point {
-				msgs = msgs[1:]
-			} else if len(msgs) > 0 {
-				out.gaps++
+			full := len(msgs) == fetchPage
+			if pd.first {
+				if len(msgs) > 0 && msgs[0].ID == pd.start {
+					msgs = msgs[1:]
+				} else if len(msgs) > 0 {
+					out.gaps++
+				}
 			}
-			c := caughtChannel{name: ch, events: make([]actors.ReplayEvent, 0, len(msgs))}
 			for _, m := range msgs {
-				ev, err := entryEvent(ch, m)
+				ev, err := entryEvent(c.name, m)
 				if err != nil {
 					return nil, fmt.Errorf("redisrelay: catch-up: %w", err)
 				}
 				c.events = append(c.events, ev)
 			}
-			out.channels = append(out.channels, c)
+			if full {
+				todo = append(todo, pending{idx: pd.idx, start: "(" + cmds[i].Val()[fetchPage-1].ID})
+			}
 		}
 	}
 	return out, nil

@@ -144,16 +144,19 @@ func TestEventsMissedWhileUnsubscribedAreCaughtUp(t *testing.T) {
 	require.NoError(t, rdb.ClientKillByFilter(t.Context(), "TYPE", "pubsub").Err())
 	requireDown(t, b)
 	a.requireReady(t)
-	for i := 5; i < 15; i++ {
+	// More missed events per channel than one catch-up read takes (100),
+	// so the catch-up reads on page by page.
+	const missedUntil, liveUntil = 255, 260
+	for i := 5; i < missedUntil; i++ {
 		a.mustPublish(t, []string{"a", "b"}[i%2], strconv.Itoa(i))
 	}
 	gated.Store(false)
 	b.requireReady(t)
-	for i := 15; i < 20; i++ {
+	for i := missedUntil; i < liveUntil; i++ {
 		a.mustPublish(t, []string{"a", "b"}[i%2], strconv.Itoa(i))
 	}
-	got := seqs(t, cb.nextN(t, 15))
-	var evens, odds []int
+	got := seqs(t, cb.nextN(t, liveUntil-5))
+	var evens, odds, wantEvens, wantOdds []int
 	for _, n := range got {
 		if n%2 == 0 {
 			evens = append(evens, n)
@@ -161,8 +164,15 @@ func TestEventsMissedWhileUnsubscribedAreCaughtUp(t *testing.T) {
 			odds = append(odds, n)
 		}
 	}
-	assert.Equal(t, []int{6, 8, 10, 12, 14, 16, 18}, evens, "channel a: the missed events, then live, in order")
-	assert.Equal(t, []int{5, 7, 9, 11, 13, 15, 17, 19}, odds, "channel b: the same")
+	for i := 5; i < liveUntil; i++ {
+		if i%2 == 0 {
+			wantEvens = append(wantEvens, i)
+		} else {
+			wantOdds = append(wantOdds, i)
+		}
+	}
+	assert.Equal(t, wantEvens, evens, "channel a: the missed events, then live, in order")
+	assert.Equal(t, wantOdds, odds, "channel b: the same")
 	a.mustPublish(t, "a", "end")
 	cb.requireNext(t, "end")
 }
