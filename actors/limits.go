@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/squall-sse/squall/httpedge/sse"
 )
@@ -63,7 +64,7 @@ func (h *Hub) MaxFrame() int {
 
 // CheckEvent reports whether the hub would take ev: nil, or an error
 // wrapping [ErrInvalidPublish] (an invalid field, a reserved event name, an
-// id over [MaxEventID]) or [ErrEventTooLarge] (its frame, with the longest
+// id over [MaxEventID], bytes that are not UTF-8) or [ErrEventTooLarge] (its frame, with the longest
 // id the hub could assign when ev.ID is empty, is over [Hub.MaxFrame]).
 // [Hub.PublishOnce] runs it first; the HTTP edge runs it before publishing
 // and a relay on every event it reads, so that an event no subscriber can
@@ -78,6 +79,12 @@ func (h *Hub) CheckEvent(ev sse.Event) error {
 	}
 	if len(ev.ID) > MaxEventID {
 		return fmt.Errorf("%w: id over %d bytes", ErrInvalidPublish, MaxEventID)
+	}
+	// An event stream is UTF-8: a browser would turn invalid bytes into
+	// U+FFFD, and cluster mode cannot carry them in its JSON envelope, so
+	// both modes refuse them alike.
+	if !utf8.Valid(ev.Data) || !utf8.ValidString(ev.Event) || !utf8.ValidString(ev.ID) {
+		return fmt.Errorf("%w: data, event and id must be valid UTF-8", ErrInvalidPublish)
 	}
 	if bound := h.MaxFrame(); bound > 0 {
 		n := sse.EncodedLen(ev)

@@ -149,6 +149,8 @@ func TestHostilePoisonEvents(t *testing.T) {
 				require.ErrorIs(t, err, actors.ErrEventTooLarge, "Hub.PublishOnce of a frame one byte over")
 				_, err = p.s.hub.PublishOnce(context.Background(), "p", sse.Event{Data: []byte("x"), Event: actors.ResetEvent}, "")
 				require.ErrorIs(t, err, actors.ErrInvalidPublish, "Hub.PublishOnce of a reset event")
+				_, err = p.s.hub.PublishOnce(context.Background(), "p", sse.Event{Data: []byte("a\xffb")}, "")
+				require.ErrorIs(t, err, actors.ErrInvalidPublish, "Hub.PublishOnce of data that is not UTF-8, in either mode")
 				p.requireHealthy(t, "after the Go calls")
 			})
 		})
