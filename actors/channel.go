@@ -12,10 +12,12 @@ import (
 )
 
 // channelActor owns one channel: its subscribers, its heartbeat timer and,
-// in memory mode, its history. What survives a restart: nothing; its
-// supervisor stops it instead, and Stopping closes its subscribers so that
-// they resume elsewhere rather than hang on a channel that no longer feeds
-// them.
+// in memory mode, its history. It is a child of the router or, for a
+// direct stream, of that stream's connection actor. What survives a
+// restart: nothing; its supervisor stops it instead, and Stopping closes
+// its subscribers (reason Shutdown) so that they resume elsewhere rather
+// than hang on a channel that no longer feeds them, and tells the router,
+// which spawns a fresh actor for the next join.
 type channelActor struct {
 	hub     *Hub
 	name    string
@@ -115,6 +117,9 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		}
 		if a.budget != nil {
 			ctx.Send(a.budget, &budgetUpdate{pid: a.self, gone: true})
+		}
+		if !a.private {
+			ctx.Send(ctx.Parent(), &goneMsg{channel: a.name, pid: a.self})
 		}
 	}
 }

@@ -34,7 +34,8 @@ type Stream struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
 	channels []string
-	private  *actor.PID // the stream's own channel, for direct publishing
+	direct   bool       // opened by OpenDirect
+	private  *actor.PID // a direct stream's own channel, set before Open returns
 
 	out outbox // frames published to the stream and not yet written
 
@@ -72,6 +73,15 @@ func (s *Stream) cut() {
 	if !s.ended && s.rc != nil {
 		_ = s.rc.SetWriteDeadline(time.Now())
 	}
+}
+
+// end marks the stream's connection as no longer its own: from now on
+// the server may reuse it, and cut must not touch its deadline. Only the
+// connection actor calls it, once, when it has stopped.
+func (s *Stream) end() {
+	s.cutMu.Lock()
+	s.ended = true
+	s.cutMu.Unlock()
 }
 
 // wake tells the connection actor that its outbox has frames.
@@ -130,7 +140,7 @@ func (s *Stream) CloseWith(reason CloseReason, retry time.Duration) {
 // Publish sends ev to this stream alone. It needs a stream opened with
 // [Hub.OpenDirect]; the event's data is raw bytes (see sse.MarshalData).
 func (s *Stream) Publish(ctx context.Context, ev sse.Event) error {
-	if s.private == nil {
+	if !s.direct {
 		panic("actors: Stream.Publish on a stream not opened with OpenDirect")
 	}
 	// The same screen as a channel publish: a reserved name or a frame over
@@ -150,9 +160,14 @@ func (s *Stream) Publish(ctx context.Context, ev sse.Event) error {
 	return err
 }
 
-// connActor is the only writer of its stream's ResponseWriter.
+// connActor is the only writer of its stream's ResponseWriter. It is a
+// child of the streams supervisor; a direct stream's own channel actor is
+// its child, so the two end together and Done closes only once both are
+// gone.
 type connActor struct {
 	s          *Stream
+	direct     bool
+	opened     chan error // answered once started, then nil
 	heartbeat  time.Duration
 	timeout    time.Duration
 	obs        Observer
@@ -171,9 +186,9 @@ type connActor struct {
 	escIDs   []string
 }
 
-func newConnActor(s *Stream, cfg *Config) *connActor {
+func newConnActor(s *Stream, cfg *Config, direct bool, opened chan error) *connActor {
 	s.out.policy, s.out.maxFrame, s.out.maxBytes = cfg.Overflow, cfg.MaxQueueFrames, cfg.MaxQueueBytes
-	c := &connActor{s: s, heartbeat: cfg.Heartbeat, timeout: cfg.WriteTimeout, obs: cfg.Observer, gap: cfg.FlushGap}
+	c := &connActor{s: s, direct: direct, opened: opened, heartbeat: cfg.Heartbeat, timeout: cfg.WriteTimeout, obs: cfg.Observer, gap: cfg.FlushGap}
 	if len(s.channels) > 1 {
 		c.escNames = make([]string, len(s.channels))
 		c.escIDs = make([]string, len(s.channels))
@@ -186,19 +201,22 @@ func newConnActor(s *Stream, cfg *Config) *connActor {
 
 func (c *connActor) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
+	case *actor.Started:
+		c.start(ctx)
+		return
 	case *actor.Stopping:
 		if c.deferred != nil {
 			c.deferred.Stop()
 		}
+		// No reason yet: its supervisor stopped it (a failure, a drain
+		// past its deadline, the hub's shutdown).
+		c.s.setReason(Shutdown)
 		c.s.out.close()
 		c.leave()
 		return
 	case *actor.Stopped:
-		c.s.cutMu.Lock()
-		c.s.ended = true
-		c.s.cutMu.Unlock()
+		c.s.end()
 		c.obs.StreamClosed(c.s.Reason())
-		c.s.hub.streamClosed(c.s)
 		close(c.s.done)
 		return
 	case actor.SystemMessage, actor.AutoReceiveMessage:
@@ -228,6 +246,19 @@ func (c *connActor) Receive(ctx actor.Context) {
 		}
 		c.stop(ctx, m.reason)
 	}
+}
+
+// start publishes the actor's PID (and a direct stream's own channel) on
+// the Stream, then answers Hub.open, which hands the Stream out only then.
+func (c *connActor) start(ctx actor.Context) {
+	c.s.pid = ctx.Self()
+	if c.direct {
+		ch := newChannelActor(c.s.hub, "", true, nil)
+		c.s.private = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return ch }, actor.WithMailbox(unboundedMailbox)))
+		ctx.Send(c.s.private, &joinMsg{s: c.s})
+	}
+	c.opened <- nil
+	c.opened = nil
 }
 
 // flushSome writes at most flushBytes of what is queued and, when more is
@@ -386,13 +417,10 @@ func writeReason(err error) CloseReason {
 	return ClientGone
 }
 
-// leave tells every channel the stream was on that it is gone.
+// leave tells every channel the stream was on that it is gone. A direct
+// stream's own channel is its child and stops with it.
 func (c *connActor) leave() {
 	root := c.s.hub.sys.Root
-	if c.s.private != nil {
-		root.Send(c.s.private, &leaveMsg{s: c.s})
-		return
-	}
 	for _, ch := range c.s.channels {
 		root.Send(c.s.hub.router, &leaveMsg{channel: ch, s: c.s})
 	}
