@@ -37,21 +37,66 @@ type Stream struct {
 	direct   bool       // opened by OpenDirect
 	private  *actor.PID // a direct stream's own channel, set before Open returns
 
+	// out is shared with the channel actors that feed the stream, which
+	// reach it only through offer, offerControl and offerReplay; the rest
+	// of its methods are the connection actor's.
 	out outbox // frames published to the stream and not yet written
 
-	abort  atomic.Bool  // stop without writing anything more
+	abort  atomic.Bool  // stop without writing anything more; set by kill, Wait and the actor
 	reason atomic.Int32 // the first CloseReason recorded wins
 	done   chan struct{}
 
-	// ended is set, under cutMu, once the connection actor has stopped:
-	// from then on the server may reuse the connection, so cut must not
-	// touch its deadline.
+	// ended is set by end, under cutMu, once the connection actor has
+	// stopped: from then on the server may reuse the connection, so cut
+	// must not touch its deadline. cutMu is taken only by cut and end.
 	cutMu sync.Mutex
 	ended bool
 }
 
 // setReason records why the stream ends unless a reason is already set.
 func (s *Stream) setReason(r CloseReason) { s.reason.CompareAndSwap(0, int32(r)) }
+
+// The methods below, offer, offerControl, offerReplay and kill, are the
+// only ways another actor (a channel) acts on a stream it does not own;
+// see "Concurrency" in the package doc for the locks they take.
+
+// offer queues a live frame under the overflow policy and wakes the
+// connection actor if no wake-up is on its way. crowded says the frame goes
+// to many streams at once. dropped is how many frames a drop policy
+// discarded; kick means the stream passed its bound under Disconnect: the
+// caller must forget it and kill it (SlowConsumer).
+func (s *Stream) offer(ctx actor.SenderContext, f *frame, crowded bool) (dropped int, kick bool) {
+	wake, dropped, kick := s.out.push(f, crowded)
+	if wake {
+		s.wake(ctx)
+	}
+	return dropped, kick
+}
+
+// offerControl queues a frame of the hub's own: a reset event, whatever
+// the bound, or a heartbeat (f.beat), only into an idle outbox.
+func (s *Stream) offerControl(ctx actor.SenderContext, f *frame) {
+	var wake bool
+	if f.beat {
+		wake = s.out.pushIdle(f)
+	} else {
+		wake = s.out.pushControl(f)
+	}
+	if wake {
+		s.wake(ctx)
+	}
+}
+
+// offerReplay queues as many of fs as fit in the replay share and returns
+// how many; the stream writes them at once, without waiting out the flush
+// gap, since its channel (from) waits for the write to hand over more.
+func (s *Stream) offerReplay(ctx actor.SenderContext, fs []*frame, from *actor.PID) int {
+	n, wake := s.out.pushReplay(fs, from)
+	if wake {
+		ctx.Send(s.pid, theMore)
+	}
+	return n
+}
 
 // kill stops the stream without writing anything more.
 func (s *Stream) kill(r CloseReason) {
@@ -66,7 +111,8 @@ func (s *Stream) kill(r CloseReason) {
 // cut interrupts a write in progress. A slow consumer's connection actor is
 // usually blocked writing to a client that stopped reading; without the cut
 // it would hold the connection until its write deadline, long after the
-// stream was dropped.
+// stream was dropped. It holds cutMu so that it never touches a connection
+// the server may already have reused (see end).
 func (s *Stream) cut() {
 	s.cutMu.Lock()
 	defer s.cutMu.Unlock()
@@ -86,11 +132,6 @@ func (s *Stream) end() {
 
 // wake tells the connection actor that its outbox has frames.
 func (s *Stream) wake(ctx actor.SenderContext) { ctx.Send(s.pid, theFlush) }
-
-// wakeNow is wake for a replay: the stream writes at once, without waiting
-// out the flush gap, since its channel waits for the write to hand over
-// more.
-func (s *Stream) wakeNow(ctx actor.SenderContext) { ctx.Send(s.pid, theMore) }
 
 // Done is closed once the connection actor has stopped; from then on nothing
 // touches the ResponseWriter.
