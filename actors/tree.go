@@ -114,6 +114,10 @@ func (a *hubActor) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, c
 
 var restartStrategy = actor.DefaultSupervisorStrategy()
 
+// protoactor finds a parent's own strategy by this interface; a signature
+// that drifted would silently fall back to Props' strategy.
+var _ actor.SupervisorStrategy = (*hubActor)(nil)
+
 // streamsActor supervises the connection actors: it spawns one per stream
 // (the one message an open costs), counts, drains and stops them, reading
 // its children rather than a list of its own. Its strategy stops a failing
