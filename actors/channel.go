@@ -12,10 +12,12 @@ import (
 )
 
 // channelActor owns one channel: its subscribers, its heartbeat timer and,
-// in memory mode, its history. What survives a restart: nothing; its
-// supervisor stops it instead, and Stopping closes its subscribers so that
-// they resume elsewhere rather than hang on a channel that no longer feeds
-// them.
+// in memory mode, its history. It is a child of the router or, for a
+// direct stream, of that stream's connection actor. What survives a
+// restart: nothing; its supervisor stops it instead, and Stopping closes
+// its subscribers (reason Shutdown) so that they resume elsewhere rather
+// than hang on a channel that no longer feeds them, and tells the router,
+// which spawns a fresh actor for the next join.
 type channelActor struct {
 	hub     *Hub
 	name    string
@@ -115,6 +117,9 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		}
 		if a.budget != nil {
 			ctx.Send(a.budget, &budgetUpdate{pid: a.self, gone: true})
+		}
+		if !a.private {
+			ctx.Send(ctx.Parent(), &goneMsg{channel: a.name, pid: a.self})
 		}
 	}
 }
@@ -259,10 +264,7 @@ func (a *channelActor) fanout(ctx actor.Context, f *frame) {
 		if len(a.skip) > 0 && a.replayedAlready(s, f) {
 			continue
 		}
-		wake, dropped, kick := s.out.push(f, crowded)
-		if wake {
-			s.wake(ctx)
-		}
+		dropped, kick := s.offer(ctx, f, crowded)
 		if dropped > 0 {
 			obs.Dropped(dropped)
 		}
@@ -351,13 +353,10 @@ func (a *channelActor) refill(ctx actor.Context, s *Stream) {
 		for abs := c.next; abs < h.end() && len(fs) < replayPage; abs++ {
 			fs = append(fs, h.get(abs))
 		}
-		n, wake := s.out.pushReplay(fs, a.self)
+		n := s.offerReplay(ctx, fs, a.self)
 		clear(fs)
 		a.scratch = fs
 		c.next += uint64(n)
-		if wake {
-			s.wakeNow(ctx)
-		}
 		if n < len(fs) {
 			return // the outbox is full: its connection actor calls back
 		}
@@ -372,12 +371,9 @@ func (a *channelActor) refillCluster(ctx actor.Context, s *Stream, c *replayCurs
 			return
 		}
 		if len(c.page) > 0 {
-			n, wake := s.out.pushReplay(c.page[:min(len(c.page), replayPage)], a.self)
+			n := s.offerReplay(ctx, c.page[:min(len(c.page), replayPage)], a.self)
 			clear(c.page[:n])
 			c.page = c.page[n:]
-			if wake {
-				s.wakeNow(ctx)
-			}
 			if n == 0 || len(c.page) > 0 && n < replayPage {
 				return // the outbox is full: its connection actor calls back
 			}
@@ -507,9 +503,7 @@ func (a *channelActor) sendReset(ctx actor.Context, s *Stream, lastID, status st
 		LastEventID string `json:"lastEventId"`
 	}{a.name, status, lastID})
 	b, _ := sse.AppendEvent(nil, sse.Event{Event: ResetEvent, Data: data})
-	if s.out.pushControl(&frame{b: b, channel: a.name, at: time.Now()}) {
-		s.wake(ctx)
-	}
+	s.offerControl(ctx, &frame{b: b, channel: a.name, at: time.Now()})
 }
 
 func (a *channelActor) add(s *Stream) {
@@ -556,9 +550,7 @@ func (a *channelActor) tick(ctx actor.Context) {
 	hb := a.hub.cfg.Heartbeat
 	if hb > 0 && len(a.subs) > 0 && time.Since(a.lastPublish) >= hb {
 		for _, s := range a.subs {
-			if s.out.pushIdle(a.hub.beat) {
-				s.wake(ctx)
-			}
+			s.offerControl(ctx, a.hub.beat)
 		}
 		a.lastPublish = time.Now()
 	}

@@ -58,8 +58,8 @@
 // channel sends it one budgetUpdate per change (what it kept, up to where
 // it evicted); past the budget, the budget actor takes the oldest frames of
 // all channels off its books and sends their channels a budgetEvict. So
-// eviction is oldest first across channels, no lock is shared between
-// actors, and memory passes the budget only by what is in flight in
+// eviction is oldest first across channels, the budget takes no lock, and
+// memory passes the budget only by what is in flight in
 // mailboxes. A channel whose history empties goes idle and stops. A resume
 // into an evicted range gets a reset, whatever evicted it; evictions are
 // reported by reason to a [HistoryObserver].
@@ -81,21 +81,78 @@
 // DropOldest and DropNewest discard frames and count them. A publish never
 // waits for a client, and a stalled client delays nobody else.
 //
+// # The supervision tree
+//
+// Every actor of a hub has a parent that supervises it; the hub actor is
+// the only one spawned at the root of the actor system:
+//
+//	hub actor (Root.Spawn; stops a failing streams supervisor or router,
+//	│          restarts an adopted actor as protoactor's default does)
+//	├── streams supervisor (stops a failing connection actor)
+//	│   ├── connection actor, one per stream opened with Hub.Open
+//	│   └── connection actor of a Hub.OpenDirect stream
+//	│       └── its own channel actor (stopped with it)
+//	├── router (stops a failing channel actor and forgets it)
+//	│   ├── channel actor, one per channel with subscribers or history
+//	│   └── history budget actor (memory mode with a HistoryBudget)
+//	└── relay actor (cluster mode: redisrelay spawns it with [Hub.SpawnChild])
+//
+// The streams supervisor is the only record of the open streams: opening
+// a stream is one message to it (it spawns the connection actor, which
+// answers once started); [Hub.OpenStreams], [Hub.Drain] and [Hub.Shutdown]
+// are messages it answers by reading its children. A direct stream's
+// channel is its connection actor's child, not the streams supervisor's:
+// it serves that one stream and nothing else, so it lives and dies with
+// it, and [Stream.Done] closes only once both are gone. A stream on
+// several channels cannot be the child of each; channels learn of streams
+// by join and leave messages. Events do not travel down the tree: a
+// channel actor queues a frame straight into the outbox of each subscriber
+// and wakes its connection actor, so the tree adds no mailbox hop per
+// event. A failing connection actor's stream records [Shutdown] as its
+// close reason, as do the subscribers of a failing channel actor.
+//
 // # Concurrency
 //
 // The router, channel and connection actors use Squall's own unbounded
 // mailbox, which binds its run function once so that waking an idle actor
 // does not allocate. Timers only send a message; all state changes happen in
 // Receive. Every message type implements IgnoreDeadLetterLogging. Failing
-// actors are stopped, not restarted: a channel that stops closes its
+// actors of the hub are stopped, not restarted (the relay aside, see the
+// tree): a channel that stops closes its
 // subscribers, who reconnect and resume. The HTTP handler that opened a
 // stream parks in [Stream.Wait] until the connection actor has stopped, so
 // nothing writes to a ResponseWriter after its handler returns.
 //
+// Actors share little, and only through named methods. The locks, who
+// takes each, and their order:
+//
+//   - mailbox.mu, one per actor: taken by every sender to that actor and by
+//     its run loop, for one queue push or pop.
+//   - outbox.mu, one per stream: taken by the channel actors that feed the
+//     stream, only through [Stream] offer, offerControl and offerReplay, and
+//     by the stream's connection actor (take, takeWaiters, isCrowded,
+//     close) and [Stream.Dropped]. A stalled client cannot hold it: the
+//     connection actor takes its frames under the lock and writes them
+//     after releasing it.
+//   - Stream.cutMu, one per stream: taken by kill's cut (a channel actor
+//     interrupting a slow consumer's write by moving its deadline) and by
+//     end (the connection actor, once stopped), so that a cut never
+//     touches a connection the server has reused.
+//
+// Order: none of these locks is ever held while another is taken, while a
+// message is sent, or during a write; each is a leaf. (The cut calls
+// SetWriteDeadline under cutMu, which takes only net/http's and the
+// socket's own locks.) Everything else shared is atomic: a stream's abort
+// flag and its close reason (the first recorded wins), the hub's closed
+// flag, a mailbox's counters. Package-level sync.Pools hold reply
+// channels and flush buffers, never state.
+//
 // # Shutdown
 //
-// [Hub.Drain] refuses new streams and publishes, sends every open stream a
-// jittered "retry:" hint and closes it; [Hub.Shutdown] drains, then stops
-// every channel actor and the router, and the actor system if the hub
-// created it. A system passed in through [Config].System is left running.
+// [Hub.Drain] refuses new streams and publishes, and has the streams
+// supervisor send every open stream a jittered "retry:" hint and close it;
+// past its deadline, the streams left are stopped. [Hub.Shutdown] drains,
+// then has each supervisor stop its children and then itself, from the
+// hub actor down, and stops the actor system if the hub created it. A
+// system passed in through [Config].System is left running.
 package actors

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -16,36 +15,32 @@ import (
 )
 
 // Hub is the channel broker: a router actor that owns one channel actor per
-// channel, and a connection actor per open stream.
+// channel, and a streams supervisor that owns a connection actor per open
+// stream (see the package doc for the tree).
 type Hub struct {
-	cfg    Config
-	sys    *actor.ActorSystem
-	ownSys bool
-	router *actor.PID
-	props  *actor.Props // shared options of connection actors
-	beat   *frame       // the heartbeat every channel sends, shared
-	hobs   HistoryObserver
+	cfg     Config
+	sys     *actor.ActorSystem
+	ownSys  bool
+	top     *actor.PID // the hub actor, the tree's root
+	router  *actor.PID
+	streams *actor.PID   // the streams supervisor
+	props   *actor.Props // shared options of connection actors
+	beat    *frame       // the heartbeat every channel sends, shared
+	hobs    HistoryObserver
 
 	closed   atomic.Bool
 	shutOnce sync.Once
 	shutDone chan struct{}
-
-	mu      sync.Mutex // guards streams; taken on open and close, never per event
-	streams map[*Stream]struct{}
 
 	asyncCtx    context.Context // cancelled on Shutdown, for replay fetches
 	asyncCancel context.CancelFunc
 	async       sync.WaitGroup
 }
 
-// stopStrategy stops a failing actor instead of restarting it with empty
-// state; what a stop means for each actor is written on its type.
-var stopStrategy = actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
-
 // New starts a hub.
 func New(cfg Config) *Hub {
 	cfg = cfg.withDefaults()
-	h := &Hub{cfg: cfg, sys: cfg.System, streams: map[*Stream]struct{}{}, shutDone: make(chan struct{})}
+	h := &Hub{cfg: cfg, sys: cfg.System, shutDone: make(chan struct{})}
 	if h.sys == nil {
 		logger := cfg.Logger
 		h.sys = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
@@ -64,10 +59,12 @@ func New(cfg Config) *Hub {
 		h.beat.b = b
 	}
 	h.asyncCtx, h.asyncCancel = context.WithCancel(context.Background())
-	h.props = actor.PropsFromProducer(nil, actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy))
-	routerProps := actor.PropsFromProducer(func() actor.Actor { return &router{hub: h, channels: map[string]*routed{}} },
-		actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy), actor.WithSupervisor(stopStrategy))
-	h.router = h.sys.Root.Spawn(routerProps)
+	// A connection actor supervises a direct stream's own channel.
+	h.props = actor.PropsFromProducer(nil, actor.WithMailbox(unboundedMailbox), actor.WithSupervisor(stopStrategy))
+	top := &hubActor{h: h, started: make(chan struct{}), adopted: map[string]*actor.PID{}}
+	h.top = h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return top },
+		actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy)))
+	<-top.started
 	return h
 }
 
@@ -137,7 +134,7 @@ func (h *Hub) Open(w http.ResponseWriter, opts StreamOptions) (*Stream, error) {
 	if len(opts.Channels) == 0 {
 		panic("actors: Open without channels")
 	}
-	s, err := h.spawn(w, opts.Channels, nil)
+	s, err := h.open(w, opts.Channels, false)
 	if err != nil {
 		return nil, err
 	}
@@ -156,56 +153,69 @@ func (h *Hub) Open(w http.ResponseWriter, opts StreamOptions) (*Stream, error) {
 // publishes to it with [Stream.Publish]. This is one EventStream of the
 // Python SDK; it still gets heartbeats and the slow-consumer policy.
 func (h *Hub) OpenDirect(w http.ResponseWriter) (*Stream, error) {
-	ch := newChannelActor(h, "", true, nil)
-	private := h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ch },
-		actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy)))
-	s, err := h.spawn(w, nil, private)
+	s, err := h.open(w, nil, true)
 	if err != nil {
-		h.sys.Root.Stop(private)
 		return nil, err
 	}
-	h.sys.Root.Send(private, &joinMsg{s: s})
 	s.wake(h.sys.Root)
 	return s, nil
 }
 
-func (h *Hub) spawn(w http.ResponseWriter, channels []string, private *actor.PID) (*Stream, error) {
-	s := &Stream{hub: h, w: w, rc: http.NewResponseController(w), channels: channels, private: private, done: make(chan struct{})}
-	c := newConnActor(s, &h.cfg)
-	h.mu.Lock()
-	defer h.mu.Unlock()
+// open asks the streams supervisor for the stream's connection actor and
+// waits until it has started: one message and its answer.
+func (h *Hub) open(w http.ResponseWriter, channels []string, direct bool) (*Stream, error) {
 	if h.closed.Load() {
 		return nil, ErrClosed
 	}
-	// Spawned under the lock, so Drain never sees a stream without its pid.
-	s.pid = h.sys.Root.Spawn(h.props.Clone(actor.WithProducer(func() actor.Actor { return c })))
-	h.streams[s] = struct{}{}
-	h.cfg.Observer.StreamOpened()
-	return s, nil
+	s := &Stream{hub: h, w: w, rc: http.NewResponseController(w), channels: channels, direct: direct, done: make(chan struct{})}
+	reply := make(chan error, 1)
+	h.sys.Root.Send(h.streams, &openMsg{s: s, direct: direct, reply: reply})
+	select {
+	case err := <-reply:
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	case <-h.shutDone:
+		return nil, ErrClosed
+	}
 }
 
-func (h *Hub) streamClosed(s *Stream) {
-	h.mu.Lock()
-	delete(h.streams, s)
-	h.mu.Unlock()
-}
-
-// OpenStreams is the number of streams not yet closed.
-func (h *Hub) OpenStreams() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.streams)
-}
+// OpenStreams is the number of streams not yet closed (whose [Stream.Done]
+// is not closed), as the streams supervisor counts its children.
+func (h *Hub) OpenStreams() int { return h.count(h.streams) }
 
 // Channels is the number of live channel actors.
-func (h *Hub) Channels() int {
+func (h *Hub) Channels() int { return h.count(h.router) }
+
+func (h *Hub) count(to *actor.PID) int {
 	reply := make(chan int, 1)
-	h.sys.Root.Send(h.router, &countMsg{reply: reply})
+	h.sys.Root.Send(to, &countMsg{reply: reply})
 	select {
 	case n := <-reply:
 		return n
 	case <-h.shutDone:
 		return 0
+	}
+}
+
+// SpawnChild spawns props as a child of the hub's top actor: it is
+// restarted on failure as protoactor's default strategy does (up to 10
+// times in 10 s; a producer that returns the same value keeps the actor's
+// state) and stopped by [Hub.Shutdown] if still alive. It returns
+// [ErrClosed] once the hub is shutting down. The relay uses it in cluster
+// mode, so that the hub's tree holds every actor of the node.
+func (h *Hub) SpawnChild(props *actor.Props) (*actor.PID, error) {
+	reply := make(chan *actor.PID, 1)
+	h.sys.Root.Send(h.top, &spawnChild{props: props, reply: reply})
+	select {
+	case pid := <-reply:
+		if pid == nil {
+			return nil, ErrClosed
+		}
+		return pid, nil
+	case <-h.shutDone:
+		return nil, ErrClosed
 	}
 }
 
@@ -221,34 +231,21 @@ func (h *Hub) goAsync(f func(ctx context.Context)) {
 // Drain closes every open stream, each after a "retry:" hint of retry plus up
 // to as much again of random jitter so that clients do not all come back at
 // once, and waits for them to end or ctx to expire. New streams and publishes
-// are refused from the start.
+// are refused from the start. Past ctx, the streams left are stopped without
+// another write (one stuck in a write ends when its write deadline passes).
 func (h *Hub) Drain(ctx context.Context, retry time.Duration) error {
-	h.mu.Lock()
 	h.closed.Store(true)
-	open := make([]*Stream, 0, len(h.streams))
-	for s := range h.streams {
-		open = append(open, s)
+	done := make(chan struct{})
+	h.sys.Root.Send(h.streams, &drainMsg{retry: retry, done: done})
+	select {
+	case <-done:
+		return nil
+	case <-h.shutDone:
+		return nil // the tree is stopping: every stream goes with it
+	case <-ctx.Done():
+		h.sys.Root.Send(h.streams, &abortStreams{})
+		return ctx.Err()
 	}
-	h.mu.Unlock()
-	for _, s := range open {
-		var final []byte
-		if retry > 0 {
-			final = sse.AppendRetry(nil, retry+rand.N(retry+1))
-		}
-		h.sys.Root.Send(s.pid, &closeMsg{reason: Shutdown, final: final})
-	}
-	for _, s := range open {
-		select {
-		case <-s.done:
-		case <-ctx.Done():
-			// Streams stuck in a write end without another write.
-			for _, s := range open {
-				s.kill(Shutdown)
-			}
-			return ctx.Err()
-		}
-	}
-	return nil
 }
 
 // Shutdown drains the open streams (see [Hub.Drain], with a 1s retry hint),
@@ -261,14 +258,12 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		close(h.shutDone)
 		h.asyncCancel()
 		h.async.Wait()
-		// The router stops its channels and waits for each to be gone
-		// before it stops itself; stopping it directly would send Stop to
-		// any channel that had just stopped on its own.
+		// Each supervisor stops its children and waits for them before it
+		// stops itself, so no Stop is sent to an actor already gone.
 		stopped := make(chan struct{})
-		h.sys.Root.Send(h.router, &closeChannels{done: stopped})
+		h.sys.Root.Send(h.top, &stopTree{done: stopped})
 		select {
 		case <-stopped:
-			h.sys.Root.Stop(h.router)
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
@@ -286,17 +281,11 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 type router struct {
 	hub      *Hub
 	channels map[string]*routed
-	closed   chan struct{} // set by closeChannels: closed once no child is left
+	closing  bool // stopTree: stop once no child is left
 	// budget is the history budget's actor, a child spawned with the first
 	// channel in memory mode when a budget is set.
 	budget *actor.PID
 }
-
-// closeChannels asks the router to stop every channel actor and close done
-// once all of them are gone.
-type closeChannels struct{ done chan struct{} }
-
-func (*closeChannels) IgnoreDeadLetterLogging() {}
 
 type routed struct {
 	pid *actor.PID
@@ -317,42 +306,48 @@ func (r *router) Receive(ctx actor.Context) {
 	case *idleMsg:
 		if c, ok := r.channels[m.channel]; ok && c.fwd == m.seen {
 			delete(r.channels, m.channel)
-			ctx.Stop(c.pid)
+			stopChild(ctx.ActorSystem(), c.pid)
 			r.hub.cfg.Observer.ChannelsChanged(len(r.channels))
 		}
 	case *countMsg:
 		m.reply <- len(r.channels)
-	case *closeChannels:
-		r.closed = m.done
+	case *goneMsg:
+		// A channel that failed and was stopped by this router's strategy:
+		// forget it, so the next join spawns a fresh one.
+		if c, ok := r.channels[m.channel]; ok && c.pid.Equal(m.pid) {
+			delete(r.channels, m.channel)
+			r.hub.cfg.Observer.ChannelsChanged(len(r.channels))
+		}
+	case *stopTree:
+		r.closing = true
 		for name, c := range r.channels {
-			ctx.Stop(c.pid)
+			stopChild(ctx.ActorSystem(), c.pid)
 			delete(r.channels, name)
 		}
 		if r.budget != nil {
-			ctx.Stop(r.budget)
+			stopChild(ctx.ActorSystem(), r.budget)
 			r.budget = nil
 		}
-		r.closeIfEmpty(ctx)
+		r.stopIfEmpty(ctx)
 	case *actor.Terminated:
-		r.closeIfEmpty(ctx)
+		r.stopIfEmpty(ctx)
 	}
 }
 
-func (r *router) closeIfEmpty(ctx actor.Context) {
-	if r.closed != nil && len(ctx.Children()) == 0 {
-		close(r.closed)
-		r.closed = nil
+func (r *router) stopIfEmpty(ctx actor.Context) {
+	if r.closing && len(ctx.Children()) == 0 {
+		ctx.Stop(ctx.Self())
 	}
 }
 
 func (r *router) forward(ctx actor.Context, name string, msg any, create bool) {
 	c, ok := r.channels[name]
 	if !ok {
-		if !create {
+		if !create || r.closing {
 			return
 		}
 		cfg := &r.hub.cfg
-		if r.budget == nil && cfg.Cluster == nil && cfg.History > 0 && cfg.HistoryBudget > 0 && r.closed == nil {
+		if r.budget == nil && cfg.Cluster == nil && cfg.History > 0 && cfg.HistoryBudget > 0 && !r.closing {
 			b := newBudgetActor(cfg.HistoryBudget, r.hub.hobs)
 			r.budget = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return b }, actor.WithMailbox(unboundedMailbox)))
 		}

@@ -15,7 +15,9 @@ import (
 // to 10,000 idle subscribers would cost 10,000 allocations. Binding the run
 // function at construction makes a wake-up free, so allocations per publish do
 // not grow with the number of subscribers. Each mailbox has its own lock, taken
-// only by the senders of that one actor, so no lock is shared across actors.
+// by whoever sends to that one actor and by the actor's own run loop, for a
+// queue push or pop and nothing else: it never nests with another lock (see
+// "Concurrency" in the package doc).
 type mailbox struct {
 	mu   sync.Mutex
 	user queue

@@ -3,6 +3,8 @@ package actors
 import (
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/squall-sse/squall/httpedge/sse"
 )
 
@@ -79,6 +81,16 @@ type idleMsg struct {
 }
 
 func (*idleMsg) IgnoreDeadLetterLogging() {}
+
+// goneMsg tells the router that a channel actor is stopping, so that it
+// forgets one its strategy stopped after a failure; for a channel the
+// router stopped itself, the entry is already gone or names another actor.
+type goneMsg struct {
+	channel string
+	pid     *actor.PID
+}
+
+func (*goneMsg) IgnoreDeadLetterLogging() {}
 
 // tickMsg is a channel's heartbeat or history-expiry timer firing.
 type tickMsg struct{}

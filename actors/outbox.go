@@ -12,8 +12,11 @@ import (
 // connection actor only when no wake-up is already on its way, so a burst
 // costs one mailbox message and one flush, however many frames it holds.
 //
-// Its mutex is the stream's own: held for a few pointer moves, contended only
-// by the channels of that one stream and its connection actor.
+// Its mutex is the one lock shared by several actors (see "Concurrency" in
+// the package doc): the stream's own, held for a few pointer moves, taken
+// by the channels of that one stream (through Stream.offer, offerControl
+// and offerReplay) and by its connection actor, never while another lock
+// is held and never across a send or a write.
 type outbox struct {
 	mu       sync.Mutex
 	frames   []*frame // oldest first

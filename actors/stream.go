@@ -34,23 +34,69 @@ type Stream struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
 	channels []string
-	private  *actor.PID // the stream's own channel, for direct publishing
+	direct   bool       // opened by OpenDirect
+	private  *actor.PID // a direct stream's own channel, set before Open returns
 
+	// out is shared with the channel actors that feed the stream, which
+	// reach it only through offer, offerControl and offerReplay; the rest
+	// of its methods are the connection actor's.
 	out outbox // frames published to the stream and not yet written
 
-	abort  atomic.Bool  // stop without writing anything more
+	abort  atomic.Bool  // stop without writing anything more; set by kill, Wait and the actor
 	reason atomic.Int32 // the first CloseReason recorded wins
 	done   chan struct{}
 
-	// ended is set, under cutMu, once the connection actor has stopped:
-	// from then on the server may reuse the connection, so cut must not
-	// touch its deadline.
+	// ended is set by end, under cutMu, once the connection actor has
+	// stopped: from then on the server may reuse the connection, so cut
+	// must not touch its deadline. cutMu is taken only by cut and end.
 	cutMu sync.Mutex
 	ended bool
 }
 
 // setReason records why the stream ends unless a reason is already set.
 func (s *Stream) setReason(r CloseReason) { s.reason.CompareAndSwap(0, int32(r)) }
+
+// The methods below, offer, offerControl, offerReplay and kill, are the
+// only ways another actor (a channel) acts on a stream it does not own;
+// see "Concurrency" in the package doc for the locks they take.
+
+// offer queues a live frame under the overflow policy and wakes the
+// connection actor if no wake-up is on its way. crowded says the frame goes
+// to many streams at once. dropped is how many frames a drop policy
+// discarded; kick means the stream passed its bound under Disconnect: the
+// caller must forget it and kill it (SlowConsumer).
+func (s *Stream) offer(ctx actor.SenderContext, f *frame, crowded bool) (dropped int, kick bool) {
+	wake, dropped, kick := s.out.push(f, crowded)
+	if wake {
+		s.wake(ctx)
+	}
+	return dropped, kick
+}
+
+// offerControl queues a frame of the hub's own: a reset event, whatever
+// the bound, or a heartbeat (f.beat), only into an idle outbox.
+func (s *Stream) offerControl(ctx actor.SenderContext, f *frame) {
+	var wake bool
+	if f.beat {
+		wake = s.out.pushIdle(f)
+	} else {
+		wake = s.out.pushControl(f)
+	}
+	if wake {
+		s.wake(ctx)
+	}
+}
+
+// offerReplay queues as many of fs as fit in the replay share and returns
+// how many; the stream writes them at once, without waiting out the flush
+// gap, since its channel (from) waits for the write to hand over more.
+func (s *Stream) offerReplay(ctx actor.SenderContext, fs []*frame, from *actor.PID) int {
+	n, wake := s.out.pushReplay(fs, from)
+	if wake {
+		ctx.Send(s.pid, theMore)
+	}
+	return n
+}
 
 // kill stops the stream without writing anything more.
 func (s *Stream) kill(r CloseReason) {
@@ -65,7 +111,8 @@ func (s *Stream) kill(r CloseReason) {
 // cut interrupts a write in progress. A slow consumer's connection actor is
 // usually blocked writing to a client that stopped reading; without the cut
 // it would hold the connection until its write deadline, long after the
-// stream was dropped.
+// stream was dropped. It holds cutMu so that it never touches a connection
+// the server may already have reused (see end).
 func (s *Stream) cut() {
 	s.cutMu.Lock()
 	defer s.cutMu.Unlock()
@@ -74,13 +121,17 @@ func (s *Stream) cut() {
 	}
 }
 
+// end marks the stream's connection as no longer its own: from now on
+// the server may reuse it, and cut must not touch its deadline. Only the
+// connection actor calls it, once, when it has stopped.
+func (s *Stream) end() {
+	s.cutMu.Lock()
+	s.ended = true
+	s.cutMu.Unlock()
+}
+
 // wake tells the connection actor that its outbox has frames.
 func (s *Stream) wake(ctx actor.SenderContext) { ctx.Send(s.pid, theFlush) }
-
-// wakeNow is wake for a replay: the stream writes at once, without waiting
-// out the flush gap, since its channel waits for the write to hand over
-// more.
-func (s *Stream) wakeNow(ctx actor.SenderContext) { ctx.Send(s.pid, theMore) }
 
 // Done is closed once the connection actor has stopped; from then on nothing
 // touches the ResponseWriter.
@@ -130,7 +181,7 @@ func (s *Stream) CloseWith(reason CloseReason, retry time.Duration) {
 // Publish sends ev to this stream alone. It needs a stream opened with
 // [Hub.OpenDirect]; the event's data is raw bytes (see sse.MarshalData).
 func (s *Stream) Publish(ctx context.Context, ev sse.Event) error {
-	if s.private == nil {
+	if !s.direct {
 		panic("actors: Stream.Publish on a stream not opened with OpenDirect")
 	}
 	// The same screen as a channel publish: a reserved name or a frame over
@@ -150,9 +201,14 @@ func (s *Stream) Publish(ctx context.Context, ev sse.Event) error {
 	return err
 }
 
-// connActor is the only writer of its stream's ResponseWriter.
+// connActor is the only writer of its stream's ResponseWriter. It is a
+// child of the streams supervisor; a direct stream's own channel actor is
+// its child, so the two end together and Done closes only once both are
+// gone.
 type connActor struct {
 	s          *Stream
+	direct     bool
+	opened     chan error // answered once started, then nil
 	heartbeat  time.Duration
 	timeout    time.Duration
 	obs        Observer
@@ -171,9 +227,9 @@ type connActor struct {
 	escIDs   []string
 }
 
-func newConnActor(s *Stream, cfg *Config) *connActor {
+func newConnActor(s *Stream, cfg *Config, direct bool, opened chan error) *connActor {
 	s.out.policy, s.out.maxFrame, s.out.maxBytes = cfg.Overflow, cfg.MaxQueueFrames, cfg.MaxQueueBytes
-	c := &connActor{s: s, heartbeat: cfg.Heartbeat, timeout: cfg.WriteTimeout, obs: cfg.Observer, gap: cfg.FlushGap}
+	c := &connActor{s: s, direct: direct, opened: opened, heartbeat: cfg.Heartbeat, timeout: cfg.WriteTimeout, obs: cfg.Observer, gap: cfg.FlushGap}
 	if len(s.channels) > 1 {
 		c.escNames = make([]string, len(s.channels))
 		c.escIDs = make([]string, len(s.channels))
@@ -186,19 +242,22 @@ func newConnActor(s *Stream, cfg *Config) *connActor {
 
 func (c *connActor) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
+	case *actor.Started:
+		c.start(ctx)
+		return
 	case *actor.Stopping:
 		if c.deferred != nil {
 			c.deferred.Stop()
 		}
+		// No reason yet: its supervisor stopped it (a failure, a drain
+		// past its deadline, the hub's shutdown).
+		c.s.setReason(Shutdown)
 		c.s.out.close()
 		c.leave()
 		return
 	case *actor.Stopped:
-		c.s.cutMu.Lock()
-		c.s.ended = true
-		c.s.cutMu.Unlock()
+		c.s.end()
 		c.obs.StreamClosed(c.s.Reason())
-		c.s.hub.streamClosed(c.s)
 		close(c.s.done)
 		return
 	case actor.SystemMessage, actor.AutoReceiveMessage:
@@ -228,6 +287,19 @@ func (c *connActor) Receive(ctx actor.Context) {
 		}
 		c.stop(ctx, m.reason)
 	}
+}
+
+// start publishes the actor's PID (and a direct stream's own channel) on
+// the Stream, then answers Hub.open, which hands the Stream out only then.
+func (c *connActor) start(ctx actor.Context) {
+	c.s.pid = ctx.Self()
+	if c.direct {
+		ch := newChannelActor(c.s.hub, "", true, nil)
+		c.s.private = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return ch }, actor.WithMailbox(unboundedMailbox)))
+		ctx.Send(c.s.private, &joinMsg{s: c.s})
+	}
+	c.opened <- nil
+	c.opened = nil
 }
 
 // flushSome writes at most flushBytes of what is queued and, when more is
@@ -386,13 +458,10 @@ func writeReason(err error) CloseReason {
 	return ClientGone
 }
 
-// leave tells every channel the stream was on that it is gone.
+// leave tells every channel the stream was on that it is gone. A direct
+// stream's own channel is its child and stops with it.
 func (c *connActor) leave() {
 	root := c.s.hub.sys.Root
-	if c.s.private != nil {
-		root.Send(c.s.private, &leaveMsg{s: c.s})
-		return
-	}
 	for _, ch := range c.s.channels {
 		root.Send(c.s.hub.router, &leaveMsg{channel: ch, s: c.s})
 	}

@@ -122,6 +122,10 @@ func (a *relayActor) Receive(ctx actor.Context) {
 		a.resync(ctx)
 	case *caughtUp:
 		a.caughtUp(m)
+	case *actor.Stopped:
+		// Once, on the final stop (a restart does not stop it), whoever
+		// stopped it: Relay.Shutdown or the hub.
+		close(a.r.stopped)
 	}
 }
 

@@ -204,7 +204,8 @@ type Relay struct {
 	done    chan struct{}  // closed when Shutdown has finished
 	sys     *actor.ActorSystem
 	ownSys  bool
-	pid     *actor.PID
+	pid     *actor.PID    // the relay actor: the hub's child, or top-level without a hub
+	stopped chan struct{} // closed by the relay actor's Stopped
 
 	shutOnce sync.Once
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall/actors/actorstest"
 	"github.com/squall-sse/squall/httpedge"
 	"github.com/squall-sse/squall/httpedge/sse"
 	"github.com/squall-sse/squall/redisrelay"
@@ -67,4 +68,27 @@ func TestShutdownWithoutStart(t *testing.T) {
 	relay, err := redisrelay.New(redisrelay.Config{URL: sharedRedis})
 	require.NoError(t, err)
 	require.NoError(t, relay.Close())
+}
+
+// TestTheRelayActorIsTheHubsChild: started with a hub as its sink, the
+// relay actor is a child of the hub's tree, so Hub.Shutdown stops it with
+// the rest of the node's actors (before, it lived at the root until
+// Relay.Shutdown); a Relay.Shutdown after that still returns at once, and
+// the hub's cleanup finds no dead letter and no live actor.
+func TestTheRelayActorIsTheHubsChild(t *testing.T) {
+	relay, err := redisrelay.New(redisrelay.Config{URL: sharedRedis, Prefix: newPrefix(t, sharedRedis)})
+	require.NoError(t, err)
+	hub := actorstest.NewHub(t, actors.Config{Cluster: relay})
+	sys := hub.System()
+	before := actorstest.LiveActors(sys)
+	relay.Start(nil, hub)
+	require.Eventually(t, func() bool { return relay.Ready() == nil }, wait, 5*time.Millisecond)
+	require.Equal(t, before+1, actorstest.LiveActors(sys), "the relay actor lives in the hub's system")
+
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(t, hub.Shutdown(ctx))
+	// The hub's tree (hub actor, streams supervisor, router) and the relay.
+	assert.Equal(t, before-3, actorstest.LiveActors(sys), "Hub.Shutdown stopped the relay actor too")
+	require.NoError(t, relay.Shutdown(ctx))
 }

@@ -44,11 +44,20 @@ const (
 	maxBackoff = 2 * time.Second
 )
 
-// Start subscribes to PREFIX:* and begins relaying to sink. The relay actor
-// is spawned in sys (nil: the relay creates its own quiet actor system,
-// shut down with the relay). Start returns at once; [Relay.Ready] reports
-// when the subscription is confirmed. It panics when called twice or with
-// a nil sink, and does nothing after Shutdown.
+// parent is a sink that adopts the relay actor into its own tree:
+// *actors.Hub is one.
+type parent interface {
+	System() *actor.ActorSystem
+	SpawnChild(props *actor.Props) (*actor.PID, error)
+}
+
+// Start subscribes to PREFIX:* and begins relaying to sink. When sink is an
+// *actors.Hub, the relay actor is the hub's child (sys is then ignored) and
+// stops at the latest with the hub; otherwise it is spawned in sys (nil: the
+// relay creates its own quiet actor system, shut down with the relay).
+// Start returns at once; [Relay.Ready] reports when the subscription is
+// confirmed. It panics when called twice or with a nil sink, and does
+// nothing after Shutdown or once the hub is shutting down.
 func (r *Relay) Start(sys *actor.ActorSystem, sink Sink) {
 	if sink == nil {
 		panic("redisrelay: Start with a nil Sink")
@@ -62,17 +71,28 @@ func (r *Relay) Start(sys *actor.ActorSystem, sink Sink) {
 		return
 	}
 	r.started = true
-	if sys == nil {
-		logger := r.cfg.Logger
-		sys = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
-		r.ownSys = true
-	}
-	r.sys = sys
 	a := &relayActor{r: r, sink: sink, seen: map[string]seenPos{}, lastPrune: time.Now()}
+	r.stopped = make(chan struct{})
 	// The producer returns the same value, so a restart after a panic keeps
 	// the actor's state; only the message that panicked is lost.
-	r.pid = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a },
-		actor.WithMailbox(actor.Unbounded())))
+	props := actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithMailbox(actor.Unbounded()))
+	if p, ok := sink.(parent); ok {
+		r.sys = p.System()
+		pid, err := p.SpawnChild(props)
+		if err != nil {
+			return // the hub is shutting down: nothing to relay to
+		}
+		r.pid = pid
+	} else {
+		if sys == nil {
+			logger := r.cfg.Logger
+			sys = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
+			r.ownSys = true
+		}
+		r.sys = sys
+		// The top actor of a system that holds no hub.
+		r.pid = sys.Root.Spawn(props)
+	}
 	r.state.Store(&linkState{err: errConnecting})
 	r.loop.Add(2)
 	go r.receive()
@@ -249,7 +269,13 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 			defer close(r.done)
 			r.loop.Wait()
 			if r.pid != nil {
-				_ = r.sys.Root.StopFuture(r.pid).Wait()
+				// Straight to its mailbox: the hub may have stopped it
+				// already, and a Stop through its PID would then be a
+				// logged dead letter. Its Stopped closes r.stopped.
+				if p, ok := r.sys.ProcessRegistry.Get(r.pid); ok {
+					p.Stop(r.pid)
+				}
+				<-r.stopped
 			}
 			// The actor is gone, so no fetch starts any more.
 			r.async.Wait()

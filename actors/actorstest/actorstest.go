@@ -44,9 +44,10 @@ func NewHub(t testing.TB, cfg actors.Config) *actors.Hub {
 		}
 	})
 	h := actors.New(cfg)
-	// Everything registered now but the hub's router (the system's own
-	// processes and the supervising guardian) outlives the hub.
-	base := LiveActors(sys) - 1
+	// Everything registered now but the hub's own tree (its top actor, the
+	// streams supervisor and the router) outlives the hub: the system's own
+	// processes and the guardian that supervises the top actor.
+	base := LiveActors(sys) - 3
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

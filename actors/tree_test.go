@@ -1,0 +1,106 @@
+package actors_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall/actors/actorstest"
+	"github.com/squall-sse/squall/httpedge/sse"
+)
+
+// panicWriter panics when asked to write an event carrying "boom": a bug
+// in a connection actor, as far as its supervisor can tell.
+type panicWriter struct{ timedWriter }
+
+func (w *panicWriter) Write(b []byte) (int, error) {
+	if strings.Contains(string(b), "boom") {
+		panic("panicWriter: boom")
+	}
+	return w.timedWriter.Write(b)
+}
+
+// TestFailingConnectionActorIsStoppedWithItsReason: a connection actor that
+// panics is stopped by the streams supervisor, not restarted; its stream
+// records Shutdown (it recorded no reason at all before the tree), its
+// handler's Wait returns, the stream is no longer counted, and the other
+// stream on the channel goes on.
+func TestFailingConnectionActorIsStoppedWithItsReason(t *testing.T) {
+	h := actorstest.NewHub(t, actors.Config{History: -1, Heartbeat: -1, FlushGap: -1})
+	good := openTimed(t, h, actors.StreamOptions{Channels: []string{"c"}})
+	bad, err := h.Open(&panicWriter{timedWriter{header: http.Header{}}}, actors.StreamOptions{Channels: []string{"c"}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return h.OpenStreams() == 2 }, 5*time.Second, time.Millisecond)
+
+	_, err = h.Publish(context.Background(), "c", sse.Event{Data: []byte("boom")})
+	require.NoError(t, err)
+	select {
+	case <-bad.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the failing stream never ended")
+	}
+	assert.Equal(t, actors.Shutdown, bad.Wait(context.Background()), "the close reason of a stream whose actor failed")
+	assert.Equal(t, 1, h.OpenStreams(), "counted open once Done is closed")
+
+	_, err = h.Publish(context.Background(), "c", sse.Event{Data: []byte("after")})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return strings.Contains(dataOf(good), "after") }, 5*time.Second, time.Millisecond,
+		"the other stream still receives")
+}
+
+func dataOf(w *timedWriter) string {
+	var b strings.Builder
+	for _, wr := range w.snapshot() {
+		b.WriteString(wr.data)
+	}
+	return b.String()
+}
+
+// panicObserver panics the first time an event is published on "bad".
+type panicObserver struct {
+	nopObserver
+	fired atomic.Bool
+}
+
+func (o *panicObserver) Published(channel string) {
+	if channel == "bad" && o.fired.CompareAndSwap(false, true) {
+		panic("panicObserver: bad")
+	}
+}
+
+// TestFailingChannelActorIsReplaced: a channel actor that panics is stopped
+// by the router, which closes its subscribers with Shutdown and forgets it;
+// the next stream on the channel gets a fresh actor and its events (before
+// the tree, the router kept the dead actor's PID and the new stream heard
+// nothing).
+func TestFailingChannelActorIsReplaced(t *testing.T) {
+	h := actorstest.NewHub(t, actors.Config{History: -1, Heartbeat: -1, FlushGap: -1, Observer: &panicObserver{}})
+	first, err := h.Open(&timedWriter{header: http.Header{}}, actors.StreamOptions{Channels: []string{"bad"}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return h.Channels() == 1 }, 5*time.Second, time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err = h.Publish(ctx, "bad", sse.Event{Data: []byte("lost")})
+	require.ErrorIs(t, err, actors.ErrOutcomeUnknown, "the channel failed before it answered")
+	select {
+	case <-first.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the failed channel's subscriber was never closed")
+	}
+	assert.Equal(t, actors.Shutdown, first.Reason())
+	require.Eventually(t, func() bool { return h.Channels() == 0 }, 5*time.Second, time.Millisecond, "the router forgot the failed channel")
+
+	w := openTimed(t, h, actors.StreamOptions{Channels: []string{"bad"}})
+	_, err = h.Publish(context.Background(), "bad", sse.Event{Data: []byte("again")})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return strings.Contains(dataOf(w), "again") }, 5*time.Second, time.Millisecond,
+		"a new stream on the channel receives its events")
+}
