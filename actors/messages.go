@@ -3,7 +3,7 @@ package actors
 import (
 	"time"
 
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // Every message type implements IgnoreDeadLetterLogging: a message to an actor

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/squall-sse/squall/actors"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // Publisher takes an event for a channel and returns its id. *actors.Hub is
