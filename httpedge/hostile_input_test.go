@@ -133,13 +133,14 @@ func TestHostilePublishInput(t *testing.T) {
 	}
 }
 
-// corrupting is a publisher that hands its hub data no JSON envelope can
-// carry, as a Go caller of the cluster hub might: the relay refuses it.
-type corrupting struct{ hub *actors.Hub }
+// corrupting is a publisher that hands the relay data no JSON envelope can
+// carry, as a Go caller of the relay might: the relay refuses it. (Through
+// the hub it would not get that far: Hub.CheckEvent refuses it first.)
+type corrupting struct{ relay *redisrelay.Relay }
 
 func (c corrupting) PublishOnce(ctx context.Context, channel string, ev sse.Event, key string) (actors.Published, error) {
 	ev.Data = append(ev.Data, 0xff)
-	return c.hub.PublishOnce(ctx, channel, ev, key)
+	return c.relay.PublishOnce(ctx, channel, ev, key)
 }
 
 // A refusal by the publisher itself because of the event (the relay's
@@ -148,11 +149,13 @@ func (c corrupting) PublishOnce(ctx context.Context, channel string, ev sse.Even
 func TestHostilePublishInputRefusedByRelayIs400(t *testing.T) {
 	prefix := hostilePrefix(t)
 	n := newClusterNode(t, prefix, actors.Config{Heartbeat: -1}, httpedge.Config{})
-	_, err := n.hub.Publish(context.Background(), "in", sse.Event{Data: []byte("a\xffb")})
-	require.ErrorIs(t, err, redisrelay.ErrNotUTF8, "cluster hub's Publish of invalid UTF-8")
+	_, err := n.relay.Publish(context.Background(), "in", sse.Event{Data: []byte("a\xffb")})
+	require.ErrorIs(t, err, redisrelay.ErrNotUTF8, "relay's Publish of invalid UTF-8")
 	require.ErrorIs(t, err, actors.ErrInvalidPublish, "ErrNotUTF8 is an invalid publish")
+	_, err = n.hub.Publish(context.Background(), "in", sse.Event{Data: []byte("a\xffb")})
+	require.ErrorIs(t, err, actors.ErrInvalidPublish, "cluster hub's Publish of invalid UTF-8")
 
-	edge := newHubServer(t, actors.Config{}, httpedge.Config{Publisher: corrupting{n.hub}})
+	edge := newHubServer(t, actors.Config{}, httpedge.Config{Publisher: corrupting{n.relay}})
 	status, reason, header := postRaw(t, edge.srv.URL, `{"channel":"in","data":"x"}`)
 	assert.Equal(t, http.StatusBadRequest, status, "POST /publish refused by the relay: %s", reason)
 	assert.Contains(t, reason, "UTF-8")
