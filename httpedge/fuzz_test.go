@@ -75,7 +75,7 @@ func FuzzPublishFields(f *testing.F) {
 		resp, err := http.Post(s.srv.URL+"/publish", "application/json", bytes.NewReader(b))
 		require.NoError(t, err)
 		resp.Body.Close()
-		valid := sse.ValidName(event) == nil && sse.ValidID(id) == nil && retry >= 0 && retry <= 1<<31 &&
+		valid := sse.ValidName(event) == nil && sse.ValidID(id) == nil && retry >= 0 && time.Duration(retry) <= sse.MaxRetry/time.Millisecond &&
 			!actors.ReservedEvent(event)
 		if !valid {
 			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "publish %s", b)

@@ -132,7 +132,7 @@ func (a *relayActor) inbound(m *inbound) {
 		return
 	}
 	channel := m.Channel[len(head):]
-	if err := validChannel(channel); err != nil {
+	if err := sse.ValidChannel(channel); err != nil {
 		a.reject(m.Channel, fmt.Errorf("%w: %w", ErrMalformed, err))
 		return
 	}

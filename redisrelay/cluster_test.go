@@ -97,7 +97,7 @@ func TestPublishValidates(t *testing.T) {
 		ev            func() (string, error)
 		want          error
 	}{
-		{name: "bad channel", want: redisrelay.ErrInvalidChannel, ev: func() (string, error) {
+		{name: "bad channel", want: sse.ErrInvalidChannel, ev: func() (string, error) {
 			return a.relay.Publish(t.Context(), "no spaces", evData("x"))
 		}},
 		{name: "data not UTF-8", want: redisrelay.ErrNotUTF8, ev: func() (string, error) {
@@ -108,6 +108,7 @@ func TestPublishValidates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := tt.ev()
 			assert.ErrorIs(t, err, tt.want)
+			assert.ErrorIs(t, err, actors.ErrInvalidPublish, "an input refused by Publish is a 400 at the edge")
 		})
 	}
 }
