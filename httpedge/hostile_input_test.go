@@ -125,7 +125,7 @@ func TestHostilePublishInput(t *testing.T) {
 	// Exactly the accepted bodies reached the streams, then a marker.
 	for mode, s := range hubs {
 		s.mustPublish(t, "in", "marker")
-		evs := streams[mode].nextN(t, accepted+1)
+		evs := streams[mode].NextN(t, accepted+1)
 		assert.Equal(t, "marker", string(evs[accepted].Data), "%s mode: only the %d accepted events came before the marker", mode, accepted)
 		for _, ev := range evs {
 			assert.False(t, actors.ReservedEvent(ev.Event) || ev.Event == hostileBeat, "%s mode: a reserved event %q reached a stream", mode, ev.Event)

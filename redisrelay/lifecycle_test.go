@@ -46,7 +46,7 @@ func TestStartWhileRedisIsDown(t *testing.T) {
 	c := a.subscribe(t, "channel=a", "")
 	a.requireChannels(t, 1)
 	a.mustPublish(t, "a", "up")
-	c.requireNext(t, "up")
+	c.RequireNext(t, "up")
 }
 
 func TestShutdown(t *testing.T) {
