@@ -12,7 +12,7 @@ import (
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/actors/actorstest"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // discardWriter is an in-process client: a ResponseWriter that keeps nothing.
@@ -45,7 +45,7 @@ type fanout struct {
 // newFanout's gap is the hub's Config.FlushGap.
 func newFanout(tb testing.TB, n int, gap time.Duration) *fanout {
 	tb.Helper()
-	d := &deliveries{Observer: nopObserver{}}
+	d := &deliveries{Observer: actorstest.NopObserver{}}
 	h := actorstest.NewHub(tb, actors.Config{Observer: d, History: -1, Heartbeat: -1, MaxQueueFrames: -1, MaxQueueBytes: -1, FlushGap: gap})
 	f := &fanout{hub: h, count: d}
 	for range n {

@@ -3,7 +3,7 @@ package actors
 import (
 	"context"
 
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // Cluster is what a hub in cluster mode hands its publishes to and reads its

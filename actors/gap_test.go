@@ -14,7 +14,7 @@ import (
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/actors/actorstest"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // timedWriter records each write of data with the time it was made.

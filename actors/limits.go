@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 var (
@@ -40,10 +40,10 @@ func ReservedEvent(name string) bool {
 	return name == ResetEvent || strings.HasPrefix(name, ReservedEventPrefix)
 }
 
-// MaxEventID bounds a publisher's event id, in bytes: the bound the HTTP
-// edge also puts on Last-Event-ID, so that every id a client is sent can be
-// sent back.
-const MaxEventID = 8 << 10
+// MaxEventID bounds a publisher's event id, in bytes. It is [sse.MaxID],
+// the bound the HTTP edge also puts on Last-Event-ID and a relay on an id
+// read from Redis, named here for the hub's callers.
+const MaxEventID = sse.MaxID
 
 // maxAssignedID is the longest id the hub or Redis assigns: a [Pos],
 // "<ms>-<seq>", two uint64 of at most 20 digits each. A publish without an
@@ -64,8 +64,9 @@ func (h *Hub) MaxFrame() int {
 
 // CheckEvent reports whether the hub would take ev: nil, or an error
 // wrapping [ErrInvalidPublish] (an invalid field, a reserved event name, an
-// id over [MaxEventID], bytes that are not UTF-8) or [ErrEventTooLarge] (its frame, with the longest
-// id the hub could assign when ev.ID is empty, is over [Hub.MaxFrame]).
+// id over [MaxEventID], a retry over [sse.MaxRetry], bytes that are not
+// UTF-8) or [ErrEventTooLarge] (its frame, with the longest id the hub
+// could assign when ev.ID is empty, is over [Hub.MaxFrame]).
 // [Hub.PublishOnce] runs it first; the HTTP edge runs it before publishing
 // and a relay on every event it reads, so that an event no subscriber can
 // receive is refused or dropped where it enters, never queued.
@@ -79,6 +80,12 @@ func (h *Hub) CheckEvent(ev sse.Event) error {
 	}
 	if len(ev.ID) > MaxEventID {
 		return fmt.Errorf("%w: id over %d bytes", ErrInvalidPublish, MaxEventID)
+	}
+	// A relay refuses an envelope whose retry is over the bound: taken
+	// here, such an event would be stored in cluster mode and then dropped
+	// by every hub.
+	if ev.Retry > sse.MaxRetry {
+		return fmt.Errorf("%w: retry over %v", ErrInvalidPublish, sse.MaxRetry)
 	}
 	// An event stream is UTF-8: a browser would turn invalid bytes into
 	// U+FFFD, and cluster mode cannot carry them in its JSON envelope, so

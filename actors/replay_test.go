@@ -14,7 +14,7 @@ import (
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/actors/actorstest"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // heldReplay is a cluster history whose lookup waits for the test, so that

@@ -13,7 +13,7 @@ import (
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/actors/actorstest"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // panicWriter panics when asked to write an event carrying "boom": a bug
@@ -65,7 +65,7 @@ func dataOf(w *timedWriter) string {
 
 // panicObserver panics the first time an event is published on "bad".
 type panicObserver struct {
-	nopObserver
+	actorstest.NopObserver
 	fired atomic.Bool
 }
 

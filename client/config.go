@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // Defaults used when the matching [Config] field is zero.

@@ -1,7 +1,7 @@
 // Package client is a Go client for Server-Sent Events streams, such as
 // the ones a Squall hub serves at GET /events. It behaves like a browser's
 // EventSource, with the knobs a program needs: it parses with
-// [github.com/squall-sse/squall/httpedge/sse], reconnects on its own, and
+// [github.com/squall-sse/squall/sse], reconnects on its own, and
 // resumes with Last-Event-ID so that no event is lost while the server's
 // history holds.
 //

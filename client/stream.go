@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // MessageEvent is the name Next gives an event sent without an "event:"

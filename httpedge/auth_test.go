@@ -209,10 +209,10 @@ func TestTokenExpiryClosesStream(t *testing.T) {
 	tok := sign(t, secret, claims("u1", 2*time.Second, []string{"a"}, []string{"a"}))
 	c := s.subscribe(t, "channel=a", bearer(tok))
 	s.mustPublishAuth(t, tok, "a", "before expiry")
-	assert.Equal(t, "before expiry", string(c.next(t).Data))
-	c.requireEnded(t)
+	assert.Equal(t, "before expiry", string(c.Next(t).Data))
+	c.RequireEnded(t)
 	select {
-	case r := <-c.retries:
+	case r := <-c.Retries:
 		assert.Equal(t, 1500*time.Millisecond, r, "the retry hint came before the close")
 	default:
 		require.FailNow(t, "no retry hint")

@@ -133,7 +133,7 @@ func TestDemoPageInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#pub-result.ok`)),
 		chromedp.WaitVisible(chromedp.CSS(`#log li[data-event="message"]`)),
 	))
-	ev := sub.next(t)
+	ev := sub.Next(t)
 	assert.Equal(t, "typed in the browser", string(ev.Data))
 	text, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#log li[data-event="message"] .data`)))
 	require.NoError(t, err)

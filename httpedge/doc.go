@@ -7,8 +7,9 @@
 // [ConnLimiter] bounds the connections a listener holds, in all and per
 // peer address, closing idle ones first when full.
 //
-// Its subpackage sse holds the wire format and the spec parser; it depends
-// on the standard library only.
+// The wire format and the spec parser live in the top-level package
+// [github.com/squall-sse/squall/sse], which every layer imports and which
+// depends on the standard library only.
 //
 // # Concurrency
 //

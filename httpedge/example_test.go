@@ -9,7 +9,7 @@ import (
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // The hub's HTTP API in a few lines: subscribe with GET /events, publish from

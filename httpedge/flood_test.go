@@ -15,7 +15,7 @@ import (
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // dropCounter counts closes by reason and frames dropped by a policy.
@@ -79,7 +79,7 @@ func TestPublisherFasterThanStalledReaders(t *testing.T) {
 					n++
 				}
 				for _, c := range cs {
-					for i, ev := range c.nextN(t, burst) {
+					for i, ev := range c.NextN(t, burst) {
 						want := fmt.Sprintf("%d ", n-burst+i)
 						require.True(t, strings.HasPrefix(string(ev.Data), want), "event %s in order, got %.12q", want, ev.Data)
 					}

@@ -20,7 +20,7 @@ import (
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/actors/actorstest"
 	"github.com/squall-sse/squall/httpedge"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/internal/ssetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -83,15 +83,7 @@ func (s *hubServer) mustPublish(t *testing.T, channel string, data any, extra ..
 }
 
 // client is one SSE subscriber reading over a real socket.
-type client struct {
-	resp     *http.Response
-	events   chan sse.Event
-	comments chan string
-	retries  chan time.Duration
-	cancel   context.CancelFunc
-	done     chan struct{}
-	err      error // the reader's final error, valid after done
-}
+type client = ssetest.Client
 
 func (s *hubServer) subscribe(t *testing.T, query string, header http.Header) *client {
 	t.Helper()
@@ -102,104 +94,13 @@ func (s *hubServer) subscribe(t *testing.T, query string, header http.Header) *c
 
 func (s *hubServer) trySubscribe(t *testing.T, query string, header http.Header) (*client, int) {
 	t.Helper()
-	return s.open(t, s.srv.URL+"/events?"+query, header)
+	return ssetest.Open(t, s.srv.URL+"/events?"+query, ssetest.Options{Header: header})
 }
 
 // subscribeURL opens a stream at any URL, requiring a 200.
 func (s *hubServer) subscribeURL(t *testing.T, url string) *client {
 	t.Helper()
-	c, status := s.open(t, url, nil)
-	require.Equal(t, http.StatusOK, status, "GET %s", url)
-	return c
-}
-
-func (s *hubServer) open(t *testing.T, url string, header http.Header) (*client, int) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	require.NoError(t, err)
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err, "GET /events")
-	if resp.StatusCode != http.StatusOK {
-		cancel()
-		resp.Body.Close()
-		return nil, resp.StatusCode
-	}
-	c := &client{resp: resp, events: make(chan sse.Event, 10000), comments: make(chan string, 1000),
-		retries: make(chan time.Duration, 100), cancel: cancel, done: make(chan struct{})}
-	p := sse.NewParser(resp.Body)
-	p.Comment = func(text string) {
-		select {
-		case c.comments <- text:
-		default:
-		}
-	}
-	go func() {
-		defer close(c.done)
-		defer resp.Body.Close()
-		var lastRetry time.Duration
-		for {
-			ev, err := p.Next()
-			if r := p.Retry(); r != lastRetry {
-				lastRetry = r
-				c.retries <- r
-			}
-			if err != nil {
-				c.err = err
-				return
-			}
-			c.events <- ev
-		}
-	}()
-	t.Cleanup(c.close)
-	return c, resp.StatusCode
-}
-
-func (c *client) close() {
-	c.cancel()
-	<-c.done
-}
-
-func (c *client) next(t *testing.T) sse.Event {
-	t.Helper()
-	select {
-	case ev := <-c.events:
-		return ev
-	case <-time.After(wait):
-		require.FailNow(t, "no event within 5s")
-		return sse.Event{}
-	}
-}
-
-// nextN reads n events.
-func (c *client) nextN(t *testing.T, n int) []sse.Event {
-	t.Helper()
-	out := make([]sse.Event, 0, n)
-	for range n {
-		out = append(out, c.next(t))
-	}
-	return out
-}
-
-// requireEnded waits for the server to end the stream.
-func (c *client) requireEnded(t *testing.T) {
-	t.Helper()
-	select {
-	case <-c.done:
-	case <-time.After(wait):
-		require.FailNow(t, "stream still open after 5s")
-	}
-}
-
-func dataOf(evs []sse.Event) []string {
-	out := make([]string, len(evs))
-	for i, ev := range evs {
-		out[i] = string(ev.Data)
-	}
-	return out
+	return ssetest.Subscribe(t, url, ssetest.Options{})
 }
 
 // closeCounter is an actors.Observer that counts stream closes by reason.
@@ -210,7 +111,7 @@ type closeCounter struct {
 }
 
 func newCloseCounter() *closeCounter {
-	return &closeCounter{Observer: nopObserver{}, reasons: map[actors.CloseReason]int{}}
+	return &closeCounter{Observer: actorstest.NopObserver{}, reasons: map[actors.CloseReason]int{}}
 }
 
 func (c *closeCounter) StreamClosed(r actors.CloseReason) {
@@ -230,16 +131,6 @@ func (c *closeCounter) count(r actors.CloseReason) int {
 	defer c.mu.Unlock()
 	return c.reasons[r]
 }
-
-type nopObserver struct{}
-
-func (nopObserver) StreamOpened()                   {}
-func (nopObserver) StreamClosed(actors.CloseReason) {}
-func (nopObserver) Published(string)                {}
-func (nopObserver) Flushed(int, time.Duration)      {}
-func (nopObserver) Dropped(int)                     {}
-func (nopObserver) Resumed(bool)                    {}
-func (nopObserver) ChannelsChanged(int)             {}
 
 var _ = assert.Equal
 var _ = bytes.Equal

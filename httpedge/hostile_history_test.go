@@ -19,8 +19,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall/actors/actorstest"
 	"github.com/squall-sse/squall/httpedge"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/internal/ssetest"
+	"github.com/squall-sse/squall/sse"
 )
 
 // liveHeap is the heap in use once garbage is collected.
@@ -86,7 +88,7 @@ func TestHostileUnboundedReplay(t *testing.T) {
 		bound     = 256 << 10 // the stream bound, MaxQueueBytes
 		allowance = 2 << 20   // sockets, goroutines and buffers of 20 connections
 	)
-	obs := &progress{Observer: nopObserver{}}
+	obs := &progress{Observer: actorstest.NopObserver{}}
 	// History has room for the live events published during the reader's
 	// replay: a replay that the ring turns over is cut (slow consumer).
 	s := newHubServer(t, actors.Config{MaxQueueBytes: bound, WriteTimeout: time.Minute, Heartbeat: -1, Observer: obs, History: 2 * events},
@@ -139,7 +141,7 @@ func TestHostileUnboundedReplay(t *testing.T) {
 	for range 4 * (events - 1 + 20) {
 		var ev sse.Event
 		select {
-		case ev = <-c.events:
+		case ev = <-c.Events:
 		case <-time.After(wait):
 			require.FailNow(t, "no event within 5s", "got so far: %v", next)
 		}
@@ -157,7 +159,7 @@ func TestHostileUnboundedReplay(t *testing.T) {
 // requireReset reads a stream's first event and requires a reset.
 func requireReset(t *testing.T, c *client, reason string) {
 	t.Helper()
-	ev := c.next(t)
+	ev := c.Next(t)
 	require.Equal(t, "reset", ev.Event, "a reset first, got %q", ev.Data)
 	assert.Contains(t, string(ev.Data), reason)
 }
@@ -193,8 +195,8 @@ func TestHostileHistoryMemory(t *testing.T) {
 
 		requireReset(t, s.subscribe(t, "channel=big", resumeHeader(ids[0])), "older than the retained history")
 		c := s.subscribe(t, "channel=big", resumeHeader(ids[events-3]))
-		assert.Equal(t, ids[events-2], c.next(t).ID, "what is retained replays")
-		assert.Equal(t, ids[events-1], c.next(t).ID)
+		assert.Equal(t, ids[events-2], c.Next(t).ID, "what is retained replays")
+		assert.Equal(t, ids[events-1], c.Next(t).ID)
 	})
 
 	t.Run("many one-event channels under the budget", func(t *testing.T) {
@@ -232,7 +234,7 @@ func TestHostileHistoryMemory(t *testing.T) {
 		requireReset(t, s.subscribe(t, "channel=one-0", resumeHeader(ids[0])), "retained history")
 		c := s.subscribe(t, fmt.Sprint("channel=one-", channels-1), resumeHeader(ids[channels-1]))
 		id := s.mustPublish(t, fmt.Sprint("one-", channels-1), "live")
-		assert.Equal(t, id, c.next(t).ID, "the newest channel resumed without a reset")
+		assert.Equal(t, id, c.Next(t).ID, "the newest channel resumed without a reset")
 	})
 }
 
@@ -262,7 +264,7 @@ func TestHostileAmbiguousIDs(t *testing.T) {
 			if tt.lastID == "e1" {
 				want = []string{"1", "2", "3", "4", "5", "live after e4", "live after e2", "live after e1"}
 			}
-			assert.Equal(t, want, dataOf(c.nextN(t, len(want))))
+			assert.Equal(t, want, ssetest.Data(c.NextN(t, len(want))))
 		})
 	}
 }
@@ -297,7 +299,7 @@ func TestHostileIdempotencyKey(t *testing.T) {
 	code, other := post("order-2", "b")
 	require.Equal(t, http.StatusAccepted, code)
 	assert.NotEqual(t, first["id"], other["id"])
-	assert.Equal(t, []string{"a", "b"}, dataOf(c.nextN(t, 2)), "the retry was not delivered")
+	assert.Equal(t, []string{"a", "b"}, ssetest.Data(c.NextN(t, 2)), "the retry was not delivered")
 
 	// A key is remembered while its event is in the history (here, the
 	// last 3 events): once evicted, the key is new again.

@@ -13,8 +13,8 @@ import (
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge"
-	"github.com/squall-sse/squall/httpedge/sse"
 	"github.com/squall-sse/squall/redisrelay"
+	"github.com/squall-sse/squall/sse"
 )
 
 // hostileBeat is the heartbeat event name the strictness hubs run with, so
@@ -125,7 +125,7 @@ func TestHostilePublishInput(t *testing.T) {
 	// Exactly the accepted bodies reached the streams, then a marker.
 	for mode, s := range hubs {
 		s.mustPublish(t, "in", "marker")
-		evs := streams[mode].nextN(t, accepted+1)
+		evs := streams[mode].NextN(t, accepted+1)
 		assert.Equal(t, "marker", string(evs[accepted].Data), "%s mode: only the %d accepted events came before the marker", mode, accepted)
 		for _, ev := range evs {
 			assert.False(t, actors.ReservedEvent(ev.Event) || ev.Event == hostileBeat, "%s mode: a reserved event %q reached a stream", mode, ev.Event)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // longestID is as long as an id the hub assigns can be ("<ms>-<seq>", two
@@ -64,7 +64,7 @@ func newPoisonHub(t *testing.T, mode string, cfg actors.Config, edge httpedge.Co
 func (p *poisonHub) requireHealthy(t *testing.T, marker string) {
 	t.Helper()
 	p.s.mustPublish(t, "p", marker)
-	assert.Equal(t, marker, string(p.c.next(t).Data), "the next event on the stream")
+	assert.Equal(t, marker, string(p.c.Next(t).Data), "the next event on the stream")
 	assert.Zero(t, p.closes.count(actors.SlowConsumer), "streams cut as slow consumers")
 	assert.Zero(t, p.s.hub.OpenStreams()-1, "the stream is still open")
 }
@@ -100,11 +100,11 @@ func TestHostilePoisonEvents(t *testing.T) {
 						require.Equal(t, bound, sse.EncodedLen(sse.Event{ID: longestID, Data: []byte(data)}))
 
 						p.s.mustPublish(t, "p", data, "id", longestID)
-						ev := p.c.next(t)
+						ev := p.c.Next(t)
 						assert.Equal(t, longestID, ev.ID)
 						assert.Equal(t, len(data), len(ev.Data), "a frame of exactly %d bytes arrives whole", bound)
 						p.s.mustPublish(t, "p", data) // sized as if its id were the longest
-						assert.Equal(t, len(data), len(p.c.next(t).Data))
+						assert.Equal(t, len(data), len(p.c.Next(t).Data))
 
 						requireTooLarge(t, p.s.srv.URL, publishBody(t, "p", data+"x", longestID), bound)
 						requireTooLarge(t, p.s.srv.URL, publishBody(t, "p", data+"x", ""), bound)
@@ -122,7 +122,7 @@ func TestHostilePoisonEvents(t *testing.T) {
 				data := strings.Repeat("x", bound-frameOverhead)
 				largest := publishBody(t, "p", data, "")
 				p.s.mustPublish(t, "p", data)
-				assert.Equal(t, len(data), len(p.c.next(t).Data))
+				assert.Equal(t, len(data), len(p.c.Next(t).Data))
 				requireTooLarge(t, p.s.srv.URL, publishBody(t, "p", data+"x", ""), bound)
 				t.Logf("%s mode: largest accepted body of plain data: %d bytes (data %d bytes)", mode, len(largest), len(data))
 
@@ -132,7 +132,7 @@ func TestHostilePoisonEvents(t *testing.T) {
 				lfs := strings.Repeat("\n", n)
 				largestLF := publishBody(t, "p", lfs, "")
 				p.s.mustPublish(t, "p", lfs)
-				assert.Equal(t, lfs, string(p.c.next(t).Data), "%d line breaks arrive as sent", n)
+				assert.Equal(t, lfs, string(p.c.Next(t).Data), "%d line breaks arrive as sent", n)
 				requireTooLarge(t, p.s.srv.URL, publishBody(t, "p", lfs+"\n", ""), bound)
 				poison := publishBody(t, "p", strings.Repeat("\n", 350_000), "")
 				require.Less(t, len(poison), 1<<20, "the newline body is within the body limit")
@@ -195,7 +195,7 @@ func TestHostilePoisonEventsFromRedis(t *testing.T) {
 
 	nodes[0].mustPublish(t, "p", "after")
 	for i, n := range nodes {
-		assert.Equal(t, "after", string(streams[i].next(t).Data), "node %d: the next event is the one after the poison", i)
+		assert.Equal(t, "after", string(streams[i].Next(t).Data), "node %d: the next event is the one after the poison", i)
 		assert.Zero(t, closes[i].count(actors.SlowConsumer), "node %d: streams cut", i)
 		assert.Equal(t, 1, n.hub.OpenStreams(), "node %d: the stream is still open", i)
 		requireMetrics(t, n.srv.URL, map[string]float64{
@@ -207,7 +207,7 @@ func TestHostilePoisonEventsFromRedis(t *testing.T) {
 	// The poison left nothing behind: a small raw event goes through.
 	rawPublish(envelope("note", "small"))
 	for i := range nodes {
-		ev := streams[i].next(t)
+		ev := streams[i].Next(t)
 		assert.Equal(t, "small", string(ev.Data), "node %d", i)
 		assert.Equal(t, "note", ev.Event, "node %d", i)
 	}

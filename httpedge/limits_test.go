@@ -26,7 +26,7 @@ func TestGlobalStreamLimit(t *testing.T) {
 	c1 := s.subscribe(t, "channel=a", nil)
 	s.subscribe(t, "channel=b", nil)
 	requireBusy(t, do(t, http.MethodGet, s.srv.URL+"/events?channel=c", "", nil), http.StatusServiceUnavailable, "at most 2 streams")
-	c1.close()
+	c1.Close()
 	refused := 1.0
 	require.Eventually(t, func() bool {
 		r := do(t, http.MethodGet, s.srv.URL+"/events?channel=c", "", nil)
@@ -97,16 +97,16 @@ func TestDrainClosesStreamsWithJitteredRetry(t *testing.T) {
 	}
 	s.mustPublish(t, "a", "before")
 	for _, c := range clients {
-		assert.Equal(t, "before", string(c.next(t).Data))
+		assert.Equal(t, "before", string(c.Next(t).Data))
 	}
 	const retry = 200 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	require.NoError(t, s.edge.Drain(ctx, 100*time.Millisecond, retry))
 	for _, c := range clients {
-		c.requireEnded(t)
+		c.RequireEnded(t)
 		select {
-		case r := <-c.retries:
+		case r := <-c.Retries:
 			assert.GreaterOrEqual(t, r, retry)
 			assert.LessOrEqual(t, r, 2*retry)
 		default:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge"
+	"github.com/squall-sse/squall/internal/ssetest"
 )
 
 // scrape reads /metrics over HTTP, as Prometheus does, into
@@ -83,9 +84,9 @@ func TestMetricsScenario(t *testing.T) {
 	for i := range 3 {
 		ids = append(ids, s.mustPublish(t, "m", i))
 	}
-	c1.nextN(t, 3)
-	c2.nextN(t, 3)
-	c1.close()
+	c1.NextN(t, 3)
+	c2.NextN(t, 3)
+	c1.Close()
 	requireMetrics(t, s.srv.URL, map[string]float64{
 		"squall_streams_open":                              1,
 		"squall_channels":                                  1,
@@ -116,10 +117,10 @@ func TestMetricsScenario(t *testing.T) {
 	// Resumes: from a retained id (hit, 2 events replayed) and from an
 	// unknown one (miss, a reset event).
 	c3 := s.subscribe(t, "channel=m", http.Header{"Last-Event-ID": {ids[0]}})
-	assert.Equal(t, []string{"1", "2"}, dataOf(c3.nextN(t, 2)))
+	assert.Equal(t, []string{"1", "2"}, ssetest.Data(c3.NextN(t, 2)))
 	c4 := s.subscribe(t, "channel=m", http.Header{"Last-Event-ID": {"nope"}})
-	assert.Equal(t, "reset", c4.next(t).Event)
-	c2.close()
+	assert.Equal(t, "reset", c4.Next(t).Event)
+	c2.Close()
 	requireMetrics(t, s.srv.URL, map[string]float64{
 		"squall_streams_open":                            2,
 		`squall_replay_total{result="hit"}`:              1,

@@ -98,27 +98,27 @@ func TestThroughNginx(t *testing.T) {
 		// A small event arrives through the proxy on its own, without
 		// waiting for more data or for the end of the response.
 		s.mustPublish(t, "a", "first")
-		assert.Equal(t, "first", string(c.next(t).Data))
+		assert.Equal(t, "first", string(c.Next(t).Data))
 		// Three read timeouts of silence apart from heartbeats.
 		for beats := 0; beats < 15; {
 			select {
-			case <-c.comments:
+			case <-c.Comments:
 				beats++
-			case <-c.done:
+			case <-c.Done:
 				require.FailNow(t, "nginx closed the stream despite heartbeats")
 			case <-time.After(wait):
 				require.FailNow(t, "no heartbeat through nginx")
 			}
 		}
 		s.mustPublish(t, "a", "after the silence")
-		assert.Equal(t, "after the silence", string(c.next(t).Data))
+		assert.Equal(t, "after the silence", string(c.Next(t).Data))
 	})
 	t.Run("without heartbeats nginx cuts an idle stream", func(t *testing.T) {
 		s := newHubServer(t, actors.Config{Heartbeat: -1}, httpedge.Config{})
 		proxy := startNginx(t, s.srv.Listener.Addr().String(), "1s", "")
 		p := &hubServer{srv: &httptest.Server{URL: "http://" + proxy}}
 		c := p.subscribeURL(t, "http://"+proxy+"/events?channel=a")
-		c.requireEnded(t)
+		c.RequireEnded(t)
 	})
 	t.Run("the control: nginx that ignores X-Accel-Buffering holds a small event back", func(t *testing.T) {
 		// Without the header nginx buffers the response (proxy_buffering
@@ -130,7 +130,7 @@ func TestThroughNginx(t *testing.T) {
 		c := p.subscribeURL(t, "http://"+proxy+"/events?channel=a")
 		s.mustPublish(t, "a", "first")
 		select {
-		case ev := <-c.events:
+		case ev := <-c.Events:
 			require.FailNow(t, "the event came through a buffering nginx", "%q", ev.Data)
 		case <-time.After(time.Second):
 		}

@@ -16,7 +16,7 @@ import (
 	"github.com/squall-sse/squall/actors"
 	sseclient "github.com/squall-sse/squall/client"
 	"github.com/squall-sse/squall/httpedge"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // cutter lets a test cut the stream being served, as a network failure

@@ -15,6 +15,7 @@ import (
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge"
+	"github.com/squall-sse/squall/internal/ssetest"
 )
 
 func resumeHeader(id string) http.Header { return http.Header{"Last-Event-Id": {id}} }
@@ -45,8 +46,8 @@ func TestResumeGetsExactlyWhatWasMissed(t *testing.T) {
 			for i := range 3 {
 				pub(i)
 			}
-			got := c.nextN(t, 3)
-			c.close()
+			got := c.NextN(t, 3)
+			c.Close()
 			for i := 3; i < 53; i++ {
 				pub(i)
 			}
@@ -55,10 +56,10 @@ func TestResumeGetsExactlyWhatWasMissed(t *testing.T) {
 			for i := 3; i < 53; i++ {
 				want = append(want, i)
 			}
-			assert.Equal(t, want, seqs(t, dataOf(c2.nextN(t, 50))))
+			assert.Equal(t, want, seqs(t, ssetest.Data(c2.NextN(t, 50))))
 			pub(53)
-			assert.Equal(t, "53", string(c2.next(t).Data), "then live")
-			assert.Empty(t, c2.events, "no duplicate")
+			assert.Equal(t, "53", string(c2.Next(t).Data), "then live")
+			assert.Empty(t, c2.Events, "no duplicate")
 		})
 	}
 }
@@ -87,10 +88,10 @@ func TestResumeWhilePublishesContinue(t *testing.T) {
 	var got []int
 	var lastID string
 	for round := range 5 {
-		evs := c.nextN(t, 20)
-		got = append(got, seqs(t, dataOf(evs))...)
+		evs := c.NextN(t, 20)
+		got = append(got, seqs(t, ssetest.Data(evs))...)
 		lastID = evs[len(evs)-1].ID
-		c.close()
+		c.Close()
 		c = s.subscribe(t, "channel=a", resumeHeader(lastID))
 		_ = round
 	}
@@ -100,7 +101,7 @@ func TestResumeWhilePublishesContinue(t *testing.T) {
 	total := published
 	mu.Unlock()
 	for len(got) < total {
-		got = append(got, seqs(t, []string{string(c.next(t).Data)})...)
+		got = append(got, seqs(t, []string{string(c.Next(t).Data)})...)
 	}
 	want := make([]int, total)
 	for i := range want {
@@ -114,13 +115,13 @@ func TestResumeTwoChannels(t *testing.T) {
 	c := s.subscribe(t, "channel=a&channel=b", nil)
 	s.mustPublish(t, "a", "a0")
 	s.mustPublish(t, "b", "b0")
-	evs := c.nextN(t, 2)
-	c.close()
+	evs := c.NextN(t, 2)
+	c.Close()
 	s.mustPublish(t, "b", "b1")
 	s.mustPublish(t, "a", "a1")
 	s.mustPublish(t, "b", "b2")
 	c2 := s.subscribe(t, "channel=a&channel=b", resumeHeader(evs[1].ID))
-	got := dataOf(c2.nextN(t, 3))
+	got := ssetest.Data(c2.NextN(t, 3))
 	// Each channel resumes in its own order; across channels the order is
 	// whichever replay came first.
 	var a, b []string
@@ -133,7 +134,7 @@ func TestResumeTwoChannels(t *testing.T) {
 	}
 	assert.Equal(t, []string{"a1"}, a)
 	assert.Equal(t, []string{"b1", "b2"}, b)
-	assert.Empty(t, c2.events)
+	assert.Empty(t, c2.Events)
 }
 
 func TestResetOnUnknownOrExpiredID(t *testing.T) {
@@ -153,14 +154,14 @@ func TestResetOnUnknownOrExpiredID(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := s.subscribe(t, "channel=a", resumeHeader(tt.lastID))
-			ev := c.next(t)
+			ev := c.Next(t)
 			require.Equal(t, "reset", ev.Event)
 			var reason map[string]string
 			require.NoError(t, json.Unmarshal(ev.Data, &reason))
 			assert.Equal(t, tt.reason, reason["reason"])
 			assert.Equal(t, "a", reason["channel"])
 			s.mustPublish(t, "a", "live")
-			assert.Equal(t, "live", string(c.next(t).Data), "then live, nothing replayed")
+			assert.Equal(t, "live", string(c.Next(t).Data), "then live, nothing replayed")
 		})
 	}
 }
@@ -172,7 +173,7 @@ func TestHistoryKeepsOnlyTheLastN(t *testing.T) {
 		ids = append(ids, s.mustPublish(t, "a", strconv.Itoa(i)))
 	}
 	c := s.subscribe(t, "channel=a", resumeHeader(ids[4]))
-	assert.Equal(t, []string{"5", "6", "7", "8", "9"}, dataOf(c.nextN(t, 5)), "the oldest retained is a valid resume point")
+	assert.Equal(t, []string{"5", "6", "7", "8", "9"}, ssetest.Data(c.NextN(t, 5)), "the oldest retained is a valid resume point")
 }
 
 func TestHistoryExpiresByAge(t *testing.T) {
@@ -180,13 +181,13 @@ func TestHistoryExpiresByAge(t *testing.T) {
 	id := s.mustPublish(t, "a", "0")
 	s.mustPublish(t, "a", "1")
 	c := s.subscribe(t, "channel=a", resumeHeader(id))
-	assert.Equal(t, "1", string(c.next(t).Data), "within the TTL, resume works")
-	c.close()
+	assert.Equal(t, "1", string(c.Next(t).Data), "within the TTL, resume works")
+	c.Close()
 	// Once the TTL has passed, the same resume point is refused.
 	require.Eventually(t, func() bool {
 		c := s.subscribe(t, "channel=a", resumeHeader(id))
-		defer c.close()
-		return c.next(t).Event == "reset"
+		defer c.Close()
+		return c.Next(t).Event == "reset"
 	}, wait, 20*time.Millisecond)
 }
 
@@ -195,5 +196,5 @@ func TestResumeFromQueryParameter(t *testing.T) {
 	id := s.mustPublish(t, "a", "0")
 	s.mustPublish(t, "a", "1")
 	c := s.subscribe(t, "channel=a&lastEventId="+id, nil)
-	assert.Equal(t, "1", string(c.next(t).Data))
+	assert.Equal(t, "1", string(c.Next(t).Data))
 }

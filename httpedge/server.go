@@ -9,12 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/squall-sse/squall/actors"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // Publisher takes an event for a channel and returns its id. *actors.Hub is
@@ -154,10 +153,6 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// MaxLastEventID bounds a resume id, in bytes (a composite id of 16
-// channels fits easily).
-const MaxLastEventID = 8 << 10
-
 // events serves GET /events. The goroutine that serves a stream waits in
 // Wait for as long as the client stays, and a goroutine's stack only ever
 // shrinks back while less than a quarter of it is in use, which net/http's
@@ -220,7 +215,7 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) *openStream 
 	if lastID == "" {
 		lastID = r.URL.Query().Get("lastEventId")
 	}
-	if err := sse.ValidID(lastID); err != nil || len(lastID) > MaxLastEventID {
+	if err := sse.ValidID(lastID); err != nil || len(lastID) > sse.MaxID {
 		writeError(w, http.StatusBadRequest, "invalid Last-Event-ID: it must be at most 8 KiB without CR, LF or NUL")
 		return nil
 	}
@@ -297,7 +292,7 @@ func (s *Server) channels(r *http.Request) ([]string, error) {
 	out := make([]string, 0, len(names))
 	seen := make(map[string]bool, len(names))
 	for _, n := range names {
-		if err := ValidChannel(n); err != nil {
+		if err := sse.ValidChannel(n); err != nil {
 			return nil, err
 		}
 		if !seen[n] {
@@ -413,7 +408,7 @@ func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (string, 
 	if b.Channel == nil {
 		return "", sse.Event{}, http.StatusBadRequest, errors.New(`missing "channel"`)
 	}
-	if err := ValidChannel(*b.Channel); err != nil {
+	if err := sse.ValidChannel(*b.Channel); err != nil {
 		return "", sse.Event{}, http.StatusBadRequest, err
 	}
 	if b.Data == nil {
@@ -433,20 +428,14 @@ func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (string, 
 		ev.ID = *b.ID
 	}
 	if b.Retry != nil && string(b.Retry) != "null" {
-		ms, err := strconv.ParseInt(string(b.Retry), 10, 64)
-		if err != nil || ms < 0 || ms > 1<<31 {
+		if ev.Retry, err = sse.ParseRetryMillis(string(b.Retry)); err != nil {
 			return "", sse.Event{}, http.StatusBadRequest, errors.New(`"retry" must be a non-negative integer of milliseconds`)
 		}
-		ev.Retry = time.Duration(ms) * time.Millisecond
 	}
-	if err := ev.Validate(); err != nil {
-		return "", sse.Event{}, http.StatusBadRequest, err
-	}
-	if len(ev.ID) > MaxLastEventID {
-		return "", sse.Event{}, http.StatusBadRequest, errors.New(`"id" is over 8 KiB`)
-	}
-	// Reserved event names, and frames no stream could queue: refused
-	// here, so the answer is the same whichever publisher takes the event.
+	// The event's own rules (fields the wire format cannot carry, the id
+	// bound, reserved names, frames no stream could queue) have one home,
+	// the hub's: checked here, so the answer is the same whichever
+	// publisher takes the event.
 	if err := s.cfg.Hub.CheckEvent(ev); err != nil {
 		status, _ := publishRefusal(err)
 		return "", sse.Event{}, status, err

@@ -13,6 +13,7 @@ import (
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/actors/actorstest"
 	"github.com/squall-sse/squall/httpedge"
+	"github.com/squall-sse/squall/internal/ssetest"
 )
 
 func TestPublishWireFormat(t *testing.T) {
@@ -43,7 +44,7 @@ func TestPublishWireFormat(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out := s.publish(t, tt.body)
 			require.Equal(t, http.StatusAccepted, code, "publish: %v", out)
-			ev := c.next(t)
+			ev := c.Next(t)
 			assert.Equal(t, tt.wantEvent, ev.Event, "event name")
 			assert.Equal(t, tt.wantData, string(ev.Data), "data")
 			assert.Equal(t, out["id"], ev.ID, "the stream's id is the one publish answered")
@@ -92,10 +93,10 @@ func TestPublishRejectsBadInput(t *testing.T) {
 	}
 	// Nothing of the above reached the stream, and the hub still serves.
 	id := s.mustPublish(t, "orders", "after")
-	ev := c.next(t)
+	ev := c.Next(t)
 	assert.Equal(t, "after", string(ev.Data))
 	assert.Equal(t, id, ev.ID)
-	assert.Empty(t, c.events, "no other event reached the stream")
+	assert.Empty(t, c.Events, "no other event reached the stream")
 }
 
 func TestEventsRejectsBadRequests(t *testing.T) {
@@ -126,25 +127,25 @@ func TestHeadersFlushedBeforeAnyEvent(t *testing.T) {
 	// subscribe returns once the response headers arrived: nothing has been
 	// published, so they were flushed on their own.
 	c := s.subscribe(t, "channel=a", nil)
-	h := c.resp.Header
+	h := c.Resp.Header
 	assert.Equal(t, "text/event-stream", h.Get("Content-Type"))
 	assert.Equal(t, "no-cache", h.Get("Cache-Control"))
 	assert.Equal(t, "no", h.Get("X-Accel-Buffering"))
 	assert.Equal(t, "keep-alive", h.Get("Connection"))
 	assert.Empty(t, h.Get("Content-Encoding"))
-	assert.Empty(t, c.events)
+	assert.Empty(t, c.Events)
 }
 
 func TestHeartbeatAfterIdle(t *testing.T) {
 	s := newHubServer(t, actors.Config{Heartbeat: 50 * time.Millisecond}, httpedge.Config{})
 	c := s.subscribe(t, "channel=a", nil)
 	select {
-	case text := <-c.comments:
+	case text := <-c.Comments:
 		assert.Equal(t, "keepalive", text)
 	case <-time.After(wait):
 		require.FailNow(t, "no heartbeat")
 	}
-	assert.Empty(t, c.events, "a heartbeat is not an event")
+	assert.Empty(t, c.Events, "a heartbeat is not an event")
 }
 
 func TestNoHeartbeatWhenDisabled(t *testing.T) {
@@ -153,9 +154,9 @@ func TestNoHeartbeatWhenDisabled(t *testing.T) {
 	// Let a publish go through first: had heartbeats been on at any
 	// interval above zero, several would have been due by the second event.
 	s.mustPublish(t, "a", "1")
-	c.next(t)
-	require.Eventually(t, func() bool { s.mustPublish(t, "a", "2"); return len(c.next(t).Data) > 0 }, wait, time.Millisecond)
-	assert.Empty(t, c.comments)
+	c.Next(t)
+	require.Eventually(t, func() bool { s.mustPublish(t, "a", "2"); return len(c.Next(t).Data) > 0 }, wait, time.Millisecond)
+	assert.Empty(t, c.Comments)
 }
 
 func TestTwoSubscribersGetEveryEventInOrder(t *testing.T) {
@@ -167,19 +168,19 @@ func TestTwoSubscribersGetEveryEventInOrder(t *testing.T) {
 		want = append(want, fmt.Sprint(i))
 		s.mustPublish(t, "room", fmt.Sprint(i))
 	}
-	assert.Equal(t, want, dataOf(a.nextN(t, 200)))
-	assert.Equal(t, want, dataOf(b.nextN(t, 200)))
+	assert.Equal(t, want, ssetest.Data(a.NextN(t, 200)))
+	assert.Equal(t, want, ssetest.Data(b.NextN(t, 200)))
 }
 
 func TestOneStreamOnTwoChannels(t *testing.T) {
 	s := newHubServer(t, actors.Config{}, httpedge.Config{})
 	c := s.subscribe(t, "channel=a&channel=b", nil)
 	ida := s.mustPublish(t, "a", "to a")
-	ev := c.next(t)
+	ev := c.Next(t)
 	assert.Equal(t, "to a", string(ev.Data))
 	assert.Equal(t, "a="+ida, ev.ID, "a stream on two channels carries the id of each")
 	idb := s.mustPublish(t, "b", "to b")
-	ev = c.next(t)
+	ev = c.Next(t)
 	assert.Equal(t, "to b", string(ev.Data))
 	assert.Equal(t, "a="+ida+"&b="+idb, ev.ID)
 }
@@ -188,10 +189,10 @@ func TestClientGoneStopsItsActors(t *testing.T) {
 	s := newHubServer(t, actors.Config{History: -1}, httpedge.Config{})
 	c := s.subscribe(t, "channel=a&channel=b", nil)
 	s.mustPublish(t, "a", "x")
-	c.next(t)
+	c.Next(t)
 	require.Equal(t, 1, s.hub.OpenStreams())
 	require.Equal(t, 2, s.hub.Channels())
-	c.close()
+	c.Close()
 	actorstest.RequireNoStreams(t, s.hub)
 }
 
@@ -217,7 +218,7 @@ func TestStalledReaderIsDisconnectedOthersKeepReceiving(t *testing.T) {
 	require.Eventually(t, func() bool { return obs.count(actors.SlowConsumer) == 1 }, wait, time.Millisecond,
 		"the stalled reader is closed as a slow consumer: %v", obs.snapshot())
 	for _, r := range readers {
-		got := r.nextN(t, n)
+		got := r.NextN(t, n)
 		for i, ev := range got {
 			require.True(t, strings.HasPrefix(string(ev.Data), fmt.Sprintf("%d ", i)), "event %d in order", i)
 		}
@@ -229,7 +230,7 @@ func TestStalledReaderIsDisconnectedOthersKeepReceiving(t *testing.T) {
 func TestHeartbeatAsNamedEvent(t *testing.T) {
 	s := newHubServer(t, actors.Config{Heartbeat: 50 * time.Millisecond, HeartbeatEvent: "ping"}, httpedge.Config{})
 	c := s.subscribe(t, "channel=a", nil)
-	ev := c.next(t)
+	ev := c.Next(t)
 	assert.Equal(t, "ping", ev.Event)
 	assert.Empty(t, ev.Data)
 	assert.Empty(t, ev.ID, "a heartbeat does not move the resume point")

@@ -14,7 +14,7 @@ import (
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/actors/actorstest"
 	"github.com/squall-sse/squall/httpedge"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // directServer serves one StreamHandler over a real socket.
@@ -46,13 +46,13 @@ func TestStreamHandlerProducerClosesStream(t *testing.T) {
 	})
 	hs := &hubServer{srv: srv}
 	c := hs.subscribeURL(t, srv.URL)
-	evs := c.nextN(t, 3)
+	evs := c.NextN(t, 3)
 	for i, ev := range evs {
 		assert.Equal(t, "counter", ev.Event)
 		assert.Equal(t, fmt.Sprint(i+1), ev.ID)
 		assert.JSONEq(t, fmt.Sprintf(`{"n":%d}`, i+1), string(ev.Data))
 	}
-	c.requireEnded(t)
+	c.RequireEnded(t)
 }
 
 func TestStreamHandlerStopsProducerWhenClientLeaves(t *testing.T) {
@@ -73,8 +73,8 @@ func TestStreamHandlerStopsProducerWhenClientLeaves(t *testing.T) {
 	})
 	hs := &hubServer{srv: srv}
 	c := hs.subscribeURL(t, srv.URL)
-	c.nextN(t, 3)
-	c.close()
+	c.NextN(t, 3)
+	c.Close()
 	select {
 	case err := <-stopped:
 		assert.Error(t, err, "the producer saw its stream end")
@@ -91,9 +91,9 @@ func TestStreamHandlerHeartbeat(t *testing.T) {
 	})
 	hs := &hubServer{srv: srv}
 	c := hs.subscribeURL(t, srv.URL)
-	assert.Equal(t, "text/event-stream", c.resp.Header.Get("Content-Type"))
+	assert.Equal(t, "text/event-stream", c.Resp.Header.Get("Content-Type"))
 	select {
-	case text := <-c.comments:
+	case text := <-c.Comments:
 		assert.Equal(t, "keepalive", text)
 	case <-time.After(wait):
 		require.FailNow(t, "no heartbeat on a direct stream")
@@ -109,9 +109,9 @@ func TestDrainSendsRetryAndCloses(t *testing.T) {
 	defer cancel()
 	require.NoError(t, s.hub.Drain(ctx, 500*time.Millisecond))
 	for _, c := range []*client{a, b} {
-		c.requireEnded(t)
+		c.RequireEnded(t)
 		select {
-		case r := <-c.retries:
+		case r := <-c.Retries:
 			assert.GreaterOrEqual(t, r, 500*time.Millisecond, "retry hint with jitter above the base")
 			assert.LessOrEqual(t, r, time.Second)
 		default:

@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/squall-sse/squall/actors"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // Every message type sent to the relay actor implements
@@ -136,7 +136,7 @@ func (a *relayActor) inbound(m *inbound) {
 		return
 	}
 	channel := m.Channel[len(head):]
-	if err := validChannel(channel); err != nil {
+	if err := sse.ValidChannel(channel); err != nil {
 		a.reject(m.Channel, fmt.Errorf("%w: %w", ErrMalformed, err))
 		return
 	}

@@ -40,7 +40,7 @@ func BenchmarkPublishToReceive(b *testing.B) {
 					_, err := a.relay.Publish(context.Background(), "bench", evData(data))
 					require.NoError(b, err)
 				}
-				ev := c.next(b)
+				ev := c.Next(b)
 				lat = append(lat, time.Since(start))
 				if string(ev.Data) != data {
 					b.Fatalf("got %q, want %q", ev.Data, data)

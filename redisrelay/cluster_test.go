@@ -10,8 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/squall-sse/squall/actors"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/internal/ssetest"
 	"github.com/squall-sse/squall/redisrelay"
+	"github.com/squall-sse/squall/sse"
 )
 
 // twoNodes starts two hubs sharing one Redis and one prefix.
@@ -49,11 +50,11 @@ func TestTwoHubsSeeOneOrder(t *testing.T) {
 	}
 	wg.Wait()
 
-	gotA := ca.nextN(t, 2*each)
-	gotB := cb.nextN(t, 2*each)
-	assert.Equal(t, dataOf(gotA), dataOf(gotB), "both hubs deliver one order")
-	assert.Equal(t, idsOf(gotA), idsOf(gotB), "both hubs send the same ids")
-	assert.ElementsMatch(t, append(ids[0], ids[1]...), idsOf(gotA), "the ids are those publish answered")
+	gotA := ca.NextN(t, 2*each)
+	gotB := cb.NextN(t, 2*each)
+	assert.Equal(t, ssetest.Data(gotA), ssetest.Data(gotB), "both hubs deliver one order")
+	assert.Equal(t, ssetest.IDs(gotA), ssetest.IDs(gotB), "both hubs send the same ids")
+	assert.ElementsMatch(t, append(ids[0], ids[1]...), ssetest.IDs(gotA), "the ids are those publish answered")
 
 	// Each publisher's events keep their order, and ids grow.
 	var fromA, fromB []string
@@ -74,8 +75,8 @@ func TestTwoHubsSeeOneOrder(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("a-%d", i), fromA[i])
 		require.Equal(t, fmt.Sprintf("b-%d", i), fromB[i])
 	}
-	assert.Empty(t, ca.events, "nothing more on A")
-	assert.Empty(t, cb.events, "nothing more on B")
+	assert.Empty(t, ca.Events, "nothing more on A")
+	assert.Empty(t, cb.Events, "nothing more on B")
 }
 
 func TestPublisherIDsAndFieldsCrossHubs(t *testing.T) {
@@ -84,9 +85,9 @@ func TestPublisherIDsAndFieldsCrossHubs(t *testing.T) {
 	b.requireChannels(t, 1)
 	id := a.mustPublish(t, "orders", map[string]any{"n": 1}, "event", "order_update", "id", "42", "retry", 3000)
 	assert.Equal(t, "42", id)
-	assert.Equal(t, "id: 42\nevent: order_update\nretry: 3000\ndata: {\"n\":1}\n\n", cb.nextFrame(t))
+	assert.Equal(t, "id: 42\nevent: order_update\nretry: 3000\ndata: {\"n\":1}\n\n", cb.NextFrame(t))
 	a.mustPublish(t, "orders", "two\nlines")
-	f := cb.nextFrame(t)
+	f := cb.NextFrame(t)
 	assert.Regexp(t, `^id: \d+-\d+\ndata: two\ndata: lines\n\n$`, f)
 }
 
@@ -97,7 +98,7 @@ func TestPublishValidates(t *testing.T) {
 		ev            func() (string, error)
 		want          error
 	}{
-		{name: "bad channel", want: redisrelay.ErrInvalidChannel, ev: func() (string, error) {
+		{name: "bad channel", want: sse.ErrInvalidChannel, ev: func() (string, error) {
 			return a.relay.Publish(t.Context(), "no spaces", evData("x"))
 		}},
 		{name: "data not UTF-8", want: redisrelay.ErrNotUTF8, ev: func() (string, error) {
@@ -108,6 +109,7 @@ func TestPublishValidates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := tt.ev()
 			assert.ErrorIs(t, err, tt.want)
+			assert.ErrorIs(t, err, actors.ErrInvalidPublish, "an input refused by Publish is a 400 at the edge")
 		})
 	}
 }
@@ -128,7 +130,7 @@ func TestHubPublishGoesThroughTheCluster(t *testing.T) {
 	_, isPos := actors.ParsePos(id)
 	require.True(t, isPos, "the id is the Redis stream entry id: %q", id)
 	for _, c := range []*client{ca, cb} {
-		ev := c.next(t)
+		ev := c.Next(t)
 		assert.Equal(t, "hello", string(ev.Data))
 		assert.Equal(t, "headline", ev.Event)
 		assert.Equal(t, id, ev.ID)

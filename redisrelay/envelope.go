@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/squall-sse/squall/actors"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // EnvelopeVersion is the "v" Squall writes. An envelope without "v" (the
@@ -20,26 +19,15 @@ import (
 // future incompatible format is never half-understood.
 const EnvelopeVersion = 1
 
-// MaxID is the longest event id accepted, in bytes: the same bound the HTTP
-// edge puts on a publish's id and on Last-Event-ID.
-const MaxID = 8 << 10
-
-// maxRetryMS bounds retry like the HTTP edge does.
-const maxRetryMS = 1 << 31
-
 var (
 	// ErrMalformed is wrapped by every reason an envelope read from Redis is
 	// refused.
 	ErrMalformed = errors.New("redisrelay: malformed envelope")
-	// ErrInvalidChannel is returned for a channel name outside the hub's
-	// contract: 1-256 bytes of ASCII letters, digits and -_.:@/. It wraps
-	// actors.ErrInvalidPublish: the publisher is at fault, and the HTTP
-	// edge answers 400.
-	ErrInvalidChannel error = &invalidPublish{"redisrelay: channel names are 1-256 bytes of letters, digits and -_.:@/"}
 	// ErrNotUTF8 is returned by Publish for data, an id or an event name that
 	// is not valid UTF-8: the envelope is JSON, which cannot carry it
 	// unchanged, and the Python SDK could not read it either. It wraps
-	// actors.ErrInvalidPublish, like ErrInvalidChannel.
+	// actors.ErrInvalidPublish: the publisher is at fault, and the HTTP
+	// edge answers 400.
 	ErrNotUTF8 error = &invalidPublish{"redisrelay: not valid UTF-8"}
 )
 
@@ -50,27 +38,6 @@ type invalidPublish struct{ msg string }
 
 func (e *invalidPublish) Error() string { return e.msg }
 func (e *invalidPublish) Unwrap() error { return actors.ErrInvalidPublish }
-
-// maxChannel is the longest channel name accepted, in bytes.
-const maxChannel = 256
-
-// validChannel applies httpedge.ValidChannel's rule (copied, so that this
-// package does not import the HTTP handlers).
-func validChannel(name string) error {
-	if len(name) == 0 || len(name) > maxChannel {
-		return ErrInvalidChannel
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '-', c == '_', c == '.', c == ':', c == '@', c == '/':
-		default:
-			return ErrInvalidChannel
-		}
-	}
-	return nil
-}
 
 // rawEnvelope is an envelope as read. Every field is raw so that its JSON
 // type can be checked: a wrong type is refused, never coerced.
@@ -149,8 +116,8 @@ func decodeEnvelope(channel string, payload []byte) (decoded, error) {
 	if d.ev.ID, err = optString(raw.ID, "id"); err != nil {
 		return decoded{}, err
 	}
-	if len(d.ev.ID) > MaxID {
-		return decoded{}, malformed(`"id" is over %d bytes`, MaxID)
+	if len(d.ev.ID) > sse.MaxID {
+		return decoded{}, malformed(`"id" is over %d bytes`, sse.MaxID)
 	}
 	if d.ev.Event, err = optString(raw.Event, "event"); err != nil {
 		return decoded{}, err
@@ -162,11 +129,9 @@ func decodeEnvelope(channel string, payload []byte) (decoded, error) {
 		return decoded{}, malformed(`"event" %q is reserved for the hub`, d.ev.Event)
 	}
 	if !isNull(raw.Retry) {
-		ms, err := strconv.ParseInt(string(raw.Retry), 10, 64)
-		if err != nil || ms < 0 || ms > maxRetryMS {
+		if d.ev.Retry, err = sse.ParseRetryMillis(string(raw.Retry)); err != nil {
 			return decoded{}, malformed(`"retry" %s is not a non-negative integer of milliseconds`, raw.Retry)
 		}
-		d.ev.Retry = time.Duration(ms) * time.Millisecond
 	}
 	if err := d.ev.Validate(); err != nil {
 		return decoded{}, fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -252,9 +217,24 @@ func appendJSONString[T string | []byte](dst []byte, s T) []byte {
 	return append(dst, '"')
 }
 
-// checkUTF8 refuses what a JSON envelope cannot carry unchanged.
-func checkUTF8(ev sse.Event) error {
+// checkPublish refuses, before anything is sent, an event that no relay
+// would deliver: a channel name or a field outside the wire format's rules,
+// an id or a retry over the bounds a relay reading it applies ([sse.MaxID],
+// [sse.MaxRetry]), bytes a JSON envelope cannot carry unchanged
+// ([ErrNotUTF8]). Every refusal wraps actors.ErrInvalidPublish: the
+// publisher is at fault.
+func checkPublish(channel string, ev sse.Event) error {
+	if err := sse.ValidChannel(channel); err != nil {
+		return fmt.Errorf("%w: %w", actors.ErrInvalidPublish, err)
+	}
+	if err := ev.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", actors.ErrInvalidPublish, err)
+	}
 	switch {
+	case len(ev.ID) > sse.MaxID:
+		return fmt.Errorf("%w: id over %d bytes", actors.ErrInvalidPublish, sse.MaxID)
+	case ev.Retry > sse.MaxRetry:
+		return fmt.Errorf("%w: retry over %v", actors.ErrInvalidPublish, sse.MaxRetry)
 	case !utf8.Valid(ev.Data):
 		return fmt.Errorf("%w: data", ErrNotUTF8)
 	case !utf8.ValidString(ev.ID):

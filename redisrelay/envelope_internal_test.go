@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/squall-sse/squall/actors"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 func TestDecodeEnvelope(t *testing.T) {
@@ -33,7 +33,7 @@ func TestDecodeEnvelope(t *testing.T) {
 		{name: "retry too big", payload: `{"data":1,"retry":99999999999}`, bad: true},
 		{name: "retry exponent", payload: `{"data":1,"retry":1e3}`, bad: true},
 		{name: "v as string", payload: `{"data":1,"v":"1"}`, bad: true},
-		{name: "id too long", payload: `{"data":1,"id":"` + strings.Repeat("x", MaxID+1) + `"}`, bad: true},
+		{name: "id too long", payload: `{"data":1,"id":"` + strings.Repeat("x", sse.MaxID+1) + `"}`, bad: true},
 		{name: "pos as number", payload: `{"data":1,"pos":17}`, bad: true},
 	}
 	for _, tt := range tests {
@@ -93,15 +93,6 @@ func FuzzAppendJSONString(f *testing.F) {
 func TestEscapeGlob(t *testing.T) {
 	assert.Equal(t, `a\*b\?c\[d\]e\\f`, escapeGlob(`a*b?c[d]e\f`))
 	assert.Equal(t, "sse", escapeGlob("sse"))
-}
-
-func TestValidChannel(t *testing.T) {
-	for _, ok := range []string{"a", "orders", "room:42", "user@x/y.z-_", strings.Repeat("a", 256)} {
-		assert.NoError(t, validChannel(ok), ok)
-	}
-	for _, bad := range []string{"", "a b", "é", "a\n", strings.Repeat("a", 257), "a*"} {
-		assert.ErrorIs(t, validChannel(bad), ErrInvalidChannel, bad)
-	}
 }
 
 // FuzzDecodeEnvelope feeds the relay's decoder whatever could arrive on a

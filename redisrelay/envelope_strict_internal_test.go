@@ -1,11 +1,15 @@
 package redisrelay
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall/sse"
 )
 
 // An envelope read from Redis is as strict as a publish body: what
@@ -31,10 +35,34 @@ func TestDecodeEnvelopeIsStrict(t *testing.T) {
 	}
 }
 
-// A refusal of the input by Publish is one the HTTP edge answers 400:
-// ErrNotUTF8 and ErrInvalidChannel are actors.ErrInvalidPublish.
+// A refusal of the input by Publish is one the HTTP edge answers 400: every
+// error of checkPublish is an actors.ErrInvalidPublish, and names the rule
+// it broke. An event a relay reading it would refuse (an id or a retry over
+// the bound) is refused before it is sent.
 func TestInputErrorsAreInvalidPublish(t *testing.T) {
 	assert.ErrorIs(t, ErrNotUTF8, actors.ErrInvalidPublish)
-	assert.ErrorIs(t, ErrInvalidChannel, actors.ErrInvalidPublish)
-	assert.ErrorIs(t, validChannel("a b"), ErrInvalidChannel)
+	for _, tt := range []struct {
+		name, channel string
+		ev            sse.Event
+		rule          error
+	}{
+		{"bad channel", "a b", sse.Event{}, sse.ErrInvalidChannel},
+		{"long channel", strings.Repeat("a", sse.MaxChannel+1), sse.Event{}, sse.ErrInvalidChannel},
+		{"id with LF", "c", sse.Event{ID: "1\n2"}, sse.ErrInvalidField},
+		{"negative retry", "c", sse.Event{Retry: -1}, sse.ErrInvalidRetry},
+		{"data not UTF-8", "c", sse.Event{Data: []byte("\xff")}, ErrNotUTF8},
+		{"id over the bound", "c", sse.Event{ID: strings.Repeat("x", sse.MaxID+1)}, nil},
+		{"retry over the bound", "c", sse.Event{Retry: sse.MaxRetry + time.Millisecond}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkPublish(tt.channel, tt.ev)
+			require.ErrorIs(t, err, actors.ErrInvalidPublish, "checkPublish(%q, %+v)", tt.channel, tt.ev)
+			if tt.rule != nil {
+				assert.ErrorIs(t, err, tt.rule, "checkPublish(%q, %+v)", tt.channel, tt.ev)
+			}
+		})
+	}
+	assert.NoError(t, checkPublish(strings.Repeat("a", sse.MaxChannel), sse.Event{
+		ID: strings.Repeat("x", sse.MaxID), Retry: sse.MaxRetry, Data: []byte("é"),
+	}), "checkPublish at every bound")
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/squall-sse/squall/actors"
-	"github.com/squall-sse/squall/httpedge/sse"
 	"github.com/squall-sse/squall/redisrelay"
+	"github.com/squall-sse/squall/sse"
 )
 
 // What a Python SDK worker (SSEBroker(redis=…)) publishes: a plain PUBLISH
@@ -44,7 +44,7 @@ func TestPythonSDKMessagesReachSubscribers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			require.NoError(t, rdb.Publish(t.Context(), a.relay.PubSubChannel("feed"), tt.payload).Err())
-			assert.Equal(t, tt.frame, c.nextFrame(t))
+			assert.Equal(t, tt.frame, c.NextFrame(t))
 		})
 	}
 	assert.Zero(t, a.relay.Malformed())
@@ -143,11 +143,11 @@ func TestMalformedMessagesAreCountedAndDropped(t *testing.T) {
 		require.NoError(t, rdb.Publish(t.Context(), b.channel, b.payload).Err(), b.name)
 	}
 	require.NoError(t, rdb.Publish(t.Context(), ch, `{"data": "good"}`).Err())
-	assert.Equal(t, "good", string(c.next(t).Data), "the good message after the garbage still arrives, and nothing before it")
+	assert.Equal(t, "good", string(c.Next(t).Data), "the good message after the garbage still arrives, and nothing before it")
 	require.Eventually(t, func() bool { return a.relay.Malformed() == uint64(len(bad)) }, wait, time.Millisecond,
 		"malformed count %d, want %d", a.relay.Malformed(), len(bad))
 	assert.Equal(t, 1, strings.Count(logs.String(), "malformed messages dropped"), "logged once per interval, not per message:\n%s", logs)
-	assert.Empty(t, c.events)
+	assert.Empty(t, c.Events)
 	require.NoError(t, a.relay.Ready(), "garbage does not hurt the subscription")
 }
 

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/squall-sse/squall/actors"
-	"github.com/squall-sse/squall/httpedge/sse"
 	"github.com/squall-sse/squall/redisrelay"
+	"github.com/squall-sse/squall/sse"
 )
 
 // printSink stands in for a hub: it prints what the relay delivers.

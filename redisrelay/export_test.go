@@ -3,7 +3,7 @@ package redisrelay
 import (
 	"context"
 
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // Script hashes, for tests that read SLOWLOG.

@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/squall-sse/squall/actors"
-	"github.com/squall-sse/squall/httpedge/sse"
 	"github.com/squall-sse/squall/redisrelay"
+	"github.com/squall-sse/squall/sse"
 )
 
 // failFast is the bound the relay promises for a publish while Redis is
@@ -57,8 +57,8 @@ func TestRedisRestart(t *testing.T) {
 	a.requireChannels(t, 1)
 	b.requireChannels(t, 1)
 	a.mustPublish(t, "a", "before")
-	ca.requireNext(t, "before")
-	cb.requireNext(t, "before")
+	ca.RequireNext(t, "before")
+	cb.RequireNext(t, "before")
 
 	srv.kill()
 	requireDown(t, a)
@@ -70,16 +70,16 @@ func TestRedisRestart(t *testing.T) {
 	b.requireReady(t)
 	assert.Equal(t, http.StatusOK, a.status(t, "/readyz"))
 	b.mustPublish(t, "a", "after")
-	ca.requireNext(t, "after")
-	cb.requireNext(t, "after")
+	ca.RequireNext(t, "after")
+	cb.RequireNext(t, "after")
 	select {
-	case <-ca.done:
+	case <-ca.Done:
 		t.Fatal("the stream on A ended during the outage")
-	case <-cb.done:
+	case <-cb.Done:
 		t.Fatal("the stream on B ended during the outage")
 	default:
 	}
-	assert.Empty(t, ca.events, "nothing was accepted during the outage")
+	assert.Empty(t, ca.Events, "nothing was accepted during the outage")
 }
 
 // A hung Redis (SIGSTOP) sends no error: the relay notices missing pongs,
@@ -92,7 +92,7 @@ func TestRedisHung(t *testing.T) {
 	a.requireChannels(t, 1)
 	// The relay catches up from the last event it relayed on a channel.
 	a.mustPublish(t, "a", "before")
-	c.requireNext(t, "before")
+	c.RequireNext(t, "before")
 
 	srv.signal(syscall.SIGSTOP)
 	requireDown(t, a)
@@ -104,10 +104,10 @@ func TestRedisHung(t *testing.T) {
 	assert.Less(t, time.Since(start), failFast, "and answered fast")
 
 	srv.signal(syscall.SIGCONT)
-	c.requireNext(t, "maybe")
+	c.RequireNext(t, "maybe")
 	a.requireReady(t)
 	a.mustPublish(t, "a", "after")
-	c.requireNext(t, "after")
+	c.RequireNext(t, "after")
 }
 
 // When one node's subscription is lost while Redis stays up, the events
@@ -137,7 +137,7 @@ func TestEventsMissedWhileUnsubscribedAreCaughtUp(t *testing.T) {
 	for i := range 5 {
 		a.mustPublish(t, []string{"a", "b"}[i%2], strconv.Itoa(i))
 	}
-	assert.ElementsMatch(t, upTo(0, 5), seqs(t, cb.nextN(t, 5)))
+	assert.ElementsMatch(t, upTo(0, 5), seqs(t, cb.NextN(t, 5)))
 
 	gated.Store(true)
 	rdb := rawClient(t, srv.url())
@@ -155,7 +155,7 @@ func TestEventsMissedWhileUnsubscribedAreCaughtUp(t *testing.T) {
 	for i := missedUntil; i < liveUntil; i++ {
 		a.mustPublish(t, []string{"a", "b"}[i%2], strconv.Itoa(i))
 	}
-	got := seqs(t, cb.nextN(t, liveUntil-5))
+	got := seqs(t, cb.NextN(t, liveUntil-5))
 	var evens, odds, wantEvens, wantOdds []int
 	for _, n := range got {
 		if n%2 == 0 {
@@ -174,7 +174,7 @@ func TestEventsMissedWhileUnsubscribedAreCaughtUp(t *testing.T) {
 	assert.Equal(t, wantEvens, evens, "channel a: the missed events, then live, in order")
 	assert.Equal(t, wantOdds, odds, "channel b: the same")
 	a.mustPublish(t, "a", "end")
-	cb.requireNext(t, "end")
+	cb.RequireNext(t, "end")
 }
 
 // blockedSink is a hub that does not take anything until released: the
@@ -302,7 +302,7 @@ func TestRedisKilledMidStream(t *testing.T) {
 	for name, c := range map[string]*client{"A": ca, "B": cb} {
 		var got []int
 		for len(got) == 0 || got[len(got)-1] != total-1 {
-			n, err := strconv.Atoi(string(c.next(t).Data))
+			n, err := strconv.Atoi(string(c.Next(t).Data))
 			require.NoError(t, err)
 			got = append(got, n)
 		}
@@ -316,9 +316,9 @@ func TestRedisKilledMidStream(t *testing.T) {
 		t.Logf("client on %s: %d events received of %d accepted", name, len(got), countTrue(accepted[:]))
 	}
 	select {
-	case <-ca.done:
+	case <-ca.Done:
 		t.Fatal("the stream on A ended")
-	case <-cb.done:
+	case <-cb.Done:
 		t.Fatal("the stream on B ended")
 	default:
 	}

@@ -1,7 +1,6 @@
 package redisrelay_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -25,8 +24,9 @@ import (
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/actors/actorstest"
 	"github.com/squall-sse/squall/httpedge"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/internal/ssetest"
 	"github.com/squall-sse/squall/redisrelay"
+	"github.com/squall-sse/squall/sse"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -148,129 +148,17 @@ func (n *node) status(t testing.TB, path string) int {
 	return resp.StatusCode
 }
 
-// client is one SSE subscriber over a real socket.
-type client struct {
-	events chan sse.Event
-	frames chan string // raw frames, for byte-exact checks
-	cancel context.CancelFunc
-	done   chan struct{}
-}
+// client is one SSE subscriber over a real socket, with the raw frames
+// kept for byte-exact checks.
+type client = ssetest.Client
 
 func (n *node) subscribe(t testing.TB, query string, lastID string) *client {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.srv.URL+"/events?"+query, nil)
-	require.NoError(t, err)
+	var header http.Header
 	if lastID != "" {
-		req.Header.Set("Last-Event-ID", lastID)
+		header = http.Header{"Last-Event-Id": {lastID}}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err, "GET /events")
-	if resp.StatusCode != http.StatusOK {
-		cancel()
-		resp.Body.Close()
-		require.Equal(t, http.StatusOK, resp.StatusCode, "GET /events?%s", query)
-	}
-	c := &client{events: make(chan sse.Event, 100000), frames: make(chan string, 100000), cancel: cancel, done: make(chan struct{})}
-	// The raw bytes are split into frames here and parsed by the spec
-	// parser from the same bytes.
-	pr, pw := io.Pipe()
-	go func() {
-		defer close(c.done)
-		defer resp.Body.Close()
-		defer pw.Close()
-		br := bufio.NewReader(resp.Body)
-		var frame strings.Builder
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if _, err := pw.Write([]byte(line)); err != nil {
-				return
-			}
-			frame.WriteString(line)
-			if line == "\n" {
-				if f := frame.String(); !strings.HasPrefix(f, ":") {
-					c.frames <- f
-				}
-				frame.Reset()
-			}
-		}
-	}()
-	go func() {
-		p := sse.NewParser(pr)
-		for {
-			ev, err := p.Next()
-			if err != nil {
-				_ = pr.CloseWithError(err)
-				return
-			}
-			ev.Retry = p.Retry()
-			c.events <- ev
-		}
-	}()
-	t.Cleanup(c.close)
-	return c
-}
-
-func (c *client) close() {
-	c.cancel()
-	<-c.done
-}
-
-func (c *client) next(t testing.TB) sse.Event {
-	t.Helper()
-	select {
-	case ev := <-c.events:
-		return ev
-	case <-time.After(wait):
-		require.FailNow(t, "no event within 5s")
-		return sse.Event{}
-	}
-}
-
-func (c *client) nextN(t testing.TB, n int) []sse.Event {
-	t.Helper()
-	out := make([]sse.Event, 0, n)
-	for range n {
-		out = append(out, c.next(t))
-	}
-	return out
-}
-
-func (c *client) nextFrame(t testing.TB) string {
-	t.Helper()
-	select {
-	case f := <-c.frames:
-		return f
-	case <-time.After(wait):
-		require.FailNow(t, "no frame within 5s")
-		return ""
-	}
-}
-
-// requireQuiet checks that nothing more arrives: a marker published after
-// everything else must be the next event.
-func (c *client) requireNext(t testing.TB, data string) {
-	t.Helper()
-	require.Equal(t, data, string(c.next(t).Data))
-}
-
-func dataOf(evs []sse.Event) []string {
-	out := make([]string, len(evs))
-	for i, ev := range evs {
-		out[i] = string(ev.Data)
-	}
-	return out
-}
-
-func idsOf(evs []sse.Event) []string {
-	out := make([]string, len(evs))
-	for i, ev := range evs {
-		out[i] = ev.ID
-	}
-	return out
+	return ssetest.Subscribe(t, n.srv.URL+"/events?"+query, ssetest.Options{Header: header, Buffer: 100000, Frames: true})
 }
 
 func seqs(t testing.TB, evs []sse.Event) []int {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/squall-sse/squall/internal/ssetest"
 	"github.com/squall-sse/squall/redisrelay"
 )
 
@@ -36,10 +37,10 @@ func TestHostileAmbiguousIDs(t *testing.T) {
 					[]*node{a, b}[k%2].mustPublish(t, channel, fmt.Sprintf("d%d", k), "id", id)
 				}
 				c := n.subscribe(t, "channel="+channel, tt.last)
-				got := dataOf(c.nextN(t, len(tt.want)))
+				got := ssetest.Data(c.NextN(t, len(tt.want)))
 				a.mustPublish(t, channel, "live")
 				assert.Equal(t, tt.want, got, "replay after %q", tt.last)
-				c.requireNext(t, "live")
+				c.RequireNext(t, "live")
 			})
 		}
 	}

@@ -61,8 +61,8 @@ func TestHostileAmbiguousOutcome(t *testing.T) {
 	b.requireChannels(t, 1)
 	// The relays catch up from the last event they relayed on a channel.
 	a.mustPublish(t, "a", "first")
-	ca.requireNext(t, "first")
-	cb.requireNext(t, "first")
+	ca.RequireNext(t, "first")
+	cb.RequireNext(t, "first")
 
 	admin := rawClient(t, srv.url())
 	ctx := context.Background()
@@ -136,7 +136,7 @@ func TestHostileAmbiguousOutcome(t *testing.T) {
 	for _, c := range []*client{ca, cb} {
 		seen := map[string]int{}
 		for {
-			d := string(c.next(t).Data)
+			d := string(c.Next(t).Data)
 			if d == "end" {
 				break
 			}

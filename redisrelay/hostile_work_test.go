@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/squall-sse/squall/actors"
-	"github.com/squall-sse/squall/httpedge/sse"
 	"github.com/squall-sse/squall/redisrelay"
+	"github.com/squall-sse/squall/sse"
 )
 
 // TestHostileResumeRedisWork: 16 channels of 1,000 × 16 KB events; 10
@@ -113,7 +113,7 @@ func TestHostileResumeRedisWork(t *testing.T) {
 		}
 		c := n.subscribe(t, strings.Join(query, "&"), last)
 		if last == "p-999" {
-			c.close() // the newest: nothing to replay
+			c.Close() // the newest: nothing to replay
 			continue
 		}
 		// A busy machine replays 16 pages of 16 KB events slowly: wait
@@ -121,9 +121,9 @@ func TestHostileResumeRedisWork(t *testing.T) {
 		evs := make([]sse.Event, 0, channels)
 		for len(evs) < channels {
 			select {
-			case ev := <-c.events:
+			case ev := <-c.Events:
 				evs = append(evs, ev)
-			case <-c.done:
+			case <-c.Done:
 				require.FailNow(t, "the stream ended", "resume after %q", last)
 			case <-time.After(30 * time.Second):
 				require.FailNow(t, "no event within 30s", "resume after %q", last)
@@ -134,7 +134,7 @@ func TestHostileResumeRedisWork(t *testing.T) {
 		} else {
 			assert.Equal(t, "reset", evs[0].Event, "an unknown id resets: %q", last)
 		}
-		c.close()
+		c.Close()
 	}
 	// Page through one channel from its oldest point, as a client that
 	// drains everything would.

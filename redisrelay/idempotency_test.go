@@ -10,8 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/squall-sse/squall/actors"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/internal/ssetest"
 	"github.com/squall-sse/squall/redisrelay"
+	"github.com/squall-sse/squall/sse"
 )
 
 // A repeated idempotency key on a channel publishes nothing and answers the
@@ -40,7 +41,7 @@ func TestPublishOnceIdempotent(t *testing.T) {
 			assert.False(t, other.Duplicate, "keys are per channel")
 
 			a.mustPublish(t, "a", "end")
-			assert.Equal(t, []string{"one", "two", "end"}, dataOf(c.nextN(t, 3)), "each event once")
+			assert.Equal(t, []string{"one", "two", "end"}, ssetest.Data(c.NextN(t, 3)), "each event once")
 			ttl, err := rawClient(t, sharedRedis).PTTL(ctx, a.relay.Prefix()+":idem:a|k").Result()
 			require.NoError(t, err)
 			assert.True(t, ttl > 50*time.Second && ttl <= time.Minute, "the key lasts the window (HistoryTTL): %v", ttl)

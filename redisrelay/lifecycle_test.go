@@ -11,8 +11,8 @@ import (
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/actors/actorstest"
 	"github.com/squall-sse/squall/httpedge"
-	"github.com/squall-sse/squall/httpedge/sse"
 	"github.com/squall-sse/squall/redisrelay"
+	"github.com/squall-sse/squall/sse"
 )
 
 // The relay is what cmd/squall plugs into the hub and the HTTP edge.
@@ -47,7 +47,7 @@ func TestStartWhileRedisIsDown(t *testing.T) {
 	c := a.subscribe(t, "channel=a", "")
 	a.requireChannels(t, 1)
 	a.mustPublish(t, "a", "up")
-	c.requireNext(t, "up")
+	c.RequireNext(t, "up")
 }
 
 func TestShutdown(t *testing.T) {

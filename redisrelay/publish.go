@@ -9,7 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/squall-sse/squall/actors"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // publishScript appends an event to its channel's history and publishes it,
@@ -169,17 +169,8 @@ func (r *Relay) PublishOnce(ctx context.Context, channel string, ev sse.Event, k
 	if r.closed.Load() {
 		return actors.Published{}, ErrClosed
 	}
-	if err := validChannel(channel); err != nil {
+	if err := checkPublish(channel, ev); err != nil {
 		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
-	}
-	if err := ev.Validate(); err != nil {
-		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
-	}
-	if err := checkUTF8(ev); err != nil {
-		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
-	}
-	if len(ev.ID) > MaxID {
-		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: id over %d bytes", channel, MaxID)
 	}
 	if len(key) > MaxKey {
 		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: idempotency key over %d bytes", channel, MaxKey)

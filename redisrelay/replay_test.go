@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/squall-sse/squall/actors"
-	"github.com/squall-sse/squall/httpedge/sse"
 	"github.com/squall-sse/squall/redisrelay"
+	"github.com/squall-sse/squall/sse"
 )
 
 // newRelay is a relay that publishes and replays but does not subscribe.

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall/internal/ssetest"
 	"github.com/squall-sse/squall/redisrelay"
 )
 
@@ -33,16 +34,16 @@ func TestResumeOnTheOtherHub(t *testing.T) {
 			for i := range 3 {
 				pub(a, i)
 			}
-			got := c.nextN(t, 3)
-			c.close()
+			got := c.NextN(t, 3)
+			c.Close()
 			for i := 3; i < 53; i++ {
 				pub([]*node{a, b}[i%2], i)
 			}
 			c2 := b.subscribe(t, "channel=a", got[2].ID)
-			assert.Equal(t, upTo(3, 53), seqs(t, c2.nextN(t, 50)), "exactly the missed events, in order")
+			assert.Equal(t, upTo(3, 53), seqs(t, c2.NextN(t, 50)), "exactly the missed events, in order")
 			pub(a, 53)
-			c2.requireNext(t, "53")
-			assert.Empty(t, c2.events, "no duplicate")
+			c2.RequireNext(t, "53")
+			assert.Empty(t, c2.Events, "no duplicate")
 		})
 	}
 }
@@ -70,16 +71,16 @@ func TestResumeWhilePublishesContinue(t *testing.T) {
 	})
 	var got []int
 	for round := range 5 {
-		evs := c.nextN(t, 20)
+		evs := c.NextN(t, 20)
 		got = append(got, seqs(t, evs)...)
-		c.close()
+		c.Close()
 		c = nodes[(round+1)%2].subscribe(t, "channel=a", evs[len(evs)-1].ID)
 	}
 	close(stop)
 	wg.Wait()
 	total := int(published.Load())
 	for len(got) < total {
-		got = append(got, seqs(t, c.nextN(t, 1))...)
+		got = append(got, seqs(t, c.NextN(t, 1))...)
 	}
 	assert.Equal(t, upTo(0, total), got, "every event once, in order, across 5 reconnects")
 }
@@ -90,14 +91,14 @@ func TestResumeTwoChannels(t *testing.T) {
 	a.requireChannels(t, 2)
 	a.mustPublish(t, "x", "x0")
 	a.mustPublish(t, "y", "y0")
-	evs := c.nextN(t, 2)
-	c.close()
+	evs := c.NextN(t, 2)
+	c.Close()
 	b.mustPublish(t, "y", "y1")
 	a.mustPublish(t, "x", "x1")
 	b.mustPublish(t, "y", "y2")
 	c2 := b.subscribe(t, "channel=x&channel=y", evs[1].ID)
 	var x, y []string
-	for _, d := range dataOf(c2.nextN(t, 3)) {
+	for _, d := range ssetest.Data(c2.NextN(t, 3)) {
 		if d[0] == 'x' {
 			x = append(x, d)
 		} else {
@@ -110,7 +111,7 @@ func TestResumeTwoChannels(t *testing.T) {
 
 func requireReset(t *testing.T, c *client, reason string) {
 	t.Helper()
-	ev := c.next(t)
+	ev := c.Next(t)
 	require.Equal(t, "reset", ev.Event, "first event is a reset, got %q", ev.Data)
 	var r map[string]string
 	require.NoError(t, json.Unmarshal(ev.Data, &r))
@@ -158,10 +159,10 @@ func TestHistoryCountBound(t *testing.T) {
 				// after it opens, and a publish before that lookup would
 				// move the oldest resume point out of the window (a reset,
 				// rightly).
-				got := dataOf(c.nextN(t, len(tt.want)))
+				got := ssetest.Data(c.NextN(t, len(tt.want)))
 				a.mustPublish(t, channel, "live")
 				assert.Equal(t, tt.want, got)
-				c.requireNext(t, "live")
+				c.RequireNext(t, "live")
 				return
 			}
 			a.mustPublish(t, channel, "live")
@@ -172,7 +173,7 @@ func TestHistoryCountBound(t *testing.T) {
 			// out of order, never twice.
 			last := -1
 			for {
-				d := string(c.next(t).Data)
+				d := string(c.Next(t).Data)
 				if d == "live" {
 					break
 				}
@@ -194,14 +195,14 @@ func TestHistoryAgeBound(t *testing.T) {
 	assert.True(t, ttl > 0 && ttl <= 300*time.Millisecond, "an idle channel's stream expires: PTTL %v", ttl)
 
 	c := b.subscribe(t, "channel=a", id)
-	c.requireNext(t, "1")
-	c.close()
+	c.RequireNext(t, "1")
+	c.Close()
 	// Once the TTL has passed, the same point is refused, whether the entries
 	// are still in the stream or the key has expired.
 	require.Eventually(t, func() bool {
 		c := b.subscribe(t, "channel=a", id)
-		defer c.close()
-		return c.next(t).Event == "reset"
+		defer c.Close()
+		return c.Next(t).Event == "reset"
 	}, wait, 20*time.Millisecond)
 }
 
@@ -223,7 +224,7 @@ func TestHistoryAgeTrimKeepsTheLastSeen(t *testing.T) {
 	assert.EqualValues(t, 3, n, "the stream dropped what aged out but the newest aged-out entry")
 
 	c := b.subscribe(t, "channel=a", seen)
-	assert.Equal(t, []string{"2", "3"}, dataOf(c.nextN(t, 2)), "nothing was missed after the marker")
+	assert.Equal(t, []string{"2", "3"}, ssetest.Data(c.NextN(t, 2)), "nothing was missed after the marker")
 	c2 := b.subscribe(t, "channel=a", first)
 	requireReset(t, c2, "id older than the retained history")
 }
@@ -235,7 +236,7 @@ func TestHistoryDisabled(t *testing.T) {
 	id := a.mustPublish(t, "a", "0")
 	_, isPos := actors.ParsePos(id)
 	assert.True(t, isPos, "ids are still assigned, shaped like stream ids: %q", id)
-	assert.Equal(t, id, c.next(t).ID)
+	assert.Equal(t, id, c.Next(t).ID)
 	rdb := rawClient(t, sharedRedis)
 	n, err := rdb.XLen(t.Context(), a.relay.StreamKey("a")).Result()
 	require.NoError(t, err)

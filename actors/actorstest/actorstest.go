@@ -1,5 +1,6 @@
 // Package actorstest provides helpers for tests of code built on package
-// actors: a hub whose cleanup checks that every actor it started is gone.
+// actors: a hub whose cleanup checks that every actor it started is gone,
+// and an observer that ignores everything, to embed.
 package actorstest
 
 import (

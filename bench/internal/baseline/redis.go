@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/squall-sse/squall/sse"
 )
 
 // publishScript assigns the channel's next id and publishes the event in
@@ -57,7 +59,7 @@ func (s *Server) relayMessage(name, payload string) {
 	idStr, rest, ok1 := strings.Cut(payload, "\n")
 	event, data, ok2 := strings.Cut(rest, "\n")
 	id, err := strconv.ParseUint(idStr, 10, 64)
-	if !ok1 || !ok2 || err != nil || !validChannel(name) {
+	if !ok1 || !ok2 || err != nil || sse.ValidChannel(name) != nil {
 		s.cfg.Logger.Warn("malformed relay message", "channel", name)
 		return
 	}

@@ -12,13 +12,12 @@ import (
 	"net/http/pprof"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 // Config configures a [Server]. The zero value works.
@@ -199,19 +198,6 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
-func validChannel(name string) bool {
-	if len(name) == 0 || len(name) > 256 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.:@/", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
 func (s *Server) channel(name string) *channel {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -291,7 +277,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, n := range names {
-		if !validChannel(n) {
+		if sse.ValidChannel(n) != nil {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid channel name %q", n))
 			return
 		}
@@ -393,7 +379,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "malformed body: "+err.Error())
 		return
 	}
-	if !validChannel(req.Channel) {
+	if sse.ValidChannel(req.Channel) != nil {
 		writeError(w, http.StatusBadRequest, "invalid channel name")
 		return
 	}

@@ -27,10 +27,10 @@ type sseEvent struct {
 }
 
 // scanner is the generator's SSE reader: lighter than the spec parser in
-// httpedge/sse (no per-event allocation, one clock reading per read for
+// package sse (no per-event allocation, one clock reading per read for
 // every event it completes) and exact for what the servers under test send:
 // lines ending in LF or CRLF, fields "id", "event", "data", comments. Tests
-// check it against httpedge/sse on the same bytes.
+// check it against package sse on the same bytes.
 type scanner struct {
 	r    io.Reader
 	buf  []byte

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -40,7 +40,7 @@ func scanAll(t *testing.T, r io.Reader, bufSize int) []scanned {
 	return out
 }
 
-// parseAll is the reference: the spec parser from httpedge/sse.
+// parseAll is the reference: the spec parser from sse.
 func parseAll(t *testing.T, b []byte) []scanned {
 	t.Helper()
 	var out []scanned

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/squall-sse/squall/httpedge/sse"
+	"github.com/squall-sse/squall/sse"
 )
 
 func ExampleAppendEvent() {

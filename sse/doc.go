@@ -20,6 +20,16 @@
 // refused before it is built (data of line breaks frames to about six
 // times its size).
 //
+// # The hub's contract
+//
+// The rules every layer of Squall applies to what enters it have their one
+// home here, so that the HTTP edge, the hub and the Redis relay cannot
+// drift apart: [ValidChannel] (1 to [MaxChannel] bytes of ASCII letters,
+// digits and -_.:@/), [MaxID] for an event id and a Last-Event-ID, and
+// [MaxRetry] with [ParseRetryMillis] for a publisher's retry hint. They
+// are stricter than the event-stream format, which a [Parser] reads in
+// full.
+//
 // # Line breaks
 //
 // The event-stream grammar knows three line ends: CRLF, LF and CR. Data is

@@ -37,8 +37,9 @@ type Event struct {
 var ErrInvalidField = errors.New("sse: field contains CR, LF or NUL")
 
 // ErrInvalidRetry is wrapped by the errors of [Event.Validate] and
-// [AppendEvent] for a negative [Event.Retry].
-var ErrInvalidRetry = errors.New("sse: negative retry")
+// [AppendEvent] for a negative [Event.Retry], and of [ParseRetryMillis]
+// for a hint that is not an integer from 0 to [MaxRetry] milliseconds.
+var ErrInvalidRetry = errors.New("sse: invalid retry")
 
 // badFieldChars are the characters an id or event name cannot carry: CR and
 // LF end the line (and would let the value inject fields), and an id with
