@@ -92,6 +92,11 @@ func (h *Hub) Publish(ctx context.Context, channel string, ev sse.Event) (string
 // other error means it was not. An event that [Hub.CheckEvent] refuses is
 // never taken: the error wraps [ErrInvalidPublish] or [ErrEventTooLarge].
 func (h *Hub) PublishOnce(ctx context.Context, channel string, ev sse.Event, key string) (Published, error) {
+	// Checked here too, not only at the edge: in memory mode a bad name
+	// would otherwise spawn a channel actor, in cluster mode reach Redis.
+	if err := sse.ValidChannel(channel); err != nil {
+		return Published{}, fmt.Errorf("%w: %w", ErrInvalidPublish, err)
+	}
 	if err := h.CheckEvent(ev); err != nil {
 		return Published{}, err
 	}

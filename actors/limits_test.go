@@ -34,3 +34,15 @@ func TestCheckEventBounds(t *testing.T) {
 	}
 	assert.Zero(t, h.Channels(), "a refused publish starts no channel actor")
 }
+
+// A Go caller's bad channel name is refused in memory mode as at the edge
+// and in cluster mode, before any channel actor exists for it.
+func TestPublishRefusesInvalidChannelNames(t *testing.T) {
+	h := actorstest.NewHub(t, actors.Config{Heartbeat: -1})
+	for _, name := range []string{"", "bad name!", strings.Repeat("x", sse.MaxChannel+1)} {
+		_, err := h.Publish(t.Context(), name, sse.Event{Data: []byte("x")})
+		assert.ErrorIs(t, err, actors.ErrInvalidPublish, "Publish to %q", name)
+		assert.ErrorIs(t, err, sse.ErrInvalidChannel, "Publish to %q", name)
+	}
+	assert.Zero(t, h.Channels(), "a refused publish starts no channel actor")
+}
