@@ -60,7 +60,13 @@ type clusterNode struct {
 
 func newClusterNode(t testing.TB, prefix string, cfg actors.Config, edge httpedge.Config) *clusterNode {
 	t.Helper()
-	relay, err := redisrelay.New(redisrelay.Config{URL: hostileRedis, Prefix: prefix, History: cfg.History, HistoryTTL: cfg.HistoryTTL})
+	// PingInterval is also the read deadline of one pub/sub message: under
+	// the race detector on a loaded machine, go-redis can take over a second
+	// to read the 3 MiB poison message, and a deadline hit mid-message costs
+	// a resubscribe (see RELIABILITY.md, Known gaps). These tests are not
+	// about outages.
+	relay, err := redisrelay.New(redisrelay.Config{URL: hostileRedis, Prefix: prefix, History: cfg.History, HistoryTTL: cfg.HistoryTTL,
+		PingInterval: 5 * time.Second})
 	require.NoError(t, err, "redisrelay.New")
 	cfg.Cluster = relay
 	h := actorstest.NewHub(t, cfg)
