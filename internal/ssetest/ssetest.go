@@ -15,6 +15,7 @@ package ssetest
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -184,11 +185,19 @@ func (c *Client) Close() {
 // Next returns the next event, failing t after [Wait].
 func (c *Client) Next(t testing.TB) sse.Event {
 	t.Helper()
+	return c.NextWithin(t, Wait)
+}
+
+// NextWithin returns the next event, failing t after d: for an event that
+// comes only after a recovery whose time has its own bound (a reconnect
+// backoff, a catch-up from history).
+func (c *Client) NextWithin(t testing.TB, d time.Duration) sse.Event {
+	t.Helper()
 	select {
 	case ev := <-c.Events:
 		return ev
-	case <-time.After(Wait):
-		require.FailNow(t, "no event within 5s")
+	case <-time.After(d):
+		require.FailNow(t, fmt.Sprintf("no event within %v", d))
 		return sse.Event{}
 	}
 }
