@@ -1,17 +1,14 @@
 package httpedge_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,31 +29,6 @@ func liveHeap() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
-}
-
-// dialStalledResume opens a stream with a Last-Event-ID over a socket with a
-// tiny receive buffer and never reads past the response headers.
-func dialStalledResume(t *testing.T, addr, path, lastID string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	conn, err := d.Dial("tcp", addr)
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	_, err = fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\nLast-Event-ID: %s\r\n\r\n", path, lastID)
-	require.NoError(t, err)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	return conn
 }
 
 // progress is an Observer that counts resumes and written events.
@@ -106,7 +78,7 @@ func TestHostileUnboundedReplay(t *testing.T) {
 
 	addr := strings.TrimPrefix(s.srv.URL, "http://")
 	for range resumers {
-		dialStalledResume(t, addr, "/events?"+query, "e0")
+		dialStalled(t, addr, "/events?"+query, "Last-Event-ID: e0")
 	}
 	// Settled: every channel of every stream resumed, and nothing more
 	// gets written (the sockets are full).

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -34,7 +35,8 @@ func (l sndbufListener) Accept() (net.Conn, error) {
 
 // dialStalled opens a stream over a socket with a tiny receive buffer and
 // never reads past the response headers: a client that stopped reading.
-func dialStalled(t *testing.T, addr, path string) net.Conn {
+// Each of headers is a "Name: value" line sent with the request.
+func dialStalled(t *testing.T, addr, path string, headers ...string) net.Conn {
 	t.Helper()
 	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
@@ -49,7 +51,11 @@ func dialStalled(t *testing.T, addr, path string) net.Conn {
 	conn, err := d.Dial("tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
-	_, err = fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+	var extra strings.Builder
+	for _, h := range headers {
+		extra.WriteString(h + "\r\n")
+	}
+	_, err = fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", path, extra.String())
 	require.NoError(t, err)
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	require.NoError(t, err)
