@@ -87,6 +87,10 @@ func TestConnLimiter(t *testing.T) {
 		lim, addr, _ := limitedServer(t, httpedge.ConnLimits{Max: 3})
 		oldest := request(t, "127.0.0.1", addr, "/ok")
 		require.NotNil(t, oldest)
+		// The client has the status line before the server marks the
+		// connection idle: without this wait the second one can go idle
+		// first and be the one shed.
+		require.Eventually(t, func() bool { return lim.Stats().Idle == 1 }, wait, time.Millisecond)
 		require.NotNil(t, request(t, "127.0.0.1", addr, "/ok"))
 		require.NotNil(t, request(t, "127.0.0.1", addr, "/block")) // busy: never shed
 		require.Eventually(t, func() bool { return lim.Stats().Idle == 2 }, wait, time.Millisecond)
