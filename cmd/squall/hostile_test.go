@@ -67,13 +67,7 @@ func TestHostileSlowloris(t *testing.T) {
 		"--read-header-timeout", "1m", "--read-timeout", "1m", "--idle-timeout", "1m")
 	cmd.Env = append(os.Environ(), "SQUALL_LOG_LEVEL=warn")
 	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	startProcess(t, cmd)
 
 	base := "http://" + addr
 	victim := clientFrom("127.0.0.2")

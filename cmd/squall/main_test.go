@@ -42,6 +42,20 @@ func TestFlagsAndEnvironment(t *testing.T) {
 }
 
 // squallBinary builds the hub once per test run.
+// startProcess starts cmd and returns the channel its Wait result arrives
+// on; the test's cleanup kills it and waits for that result.
+func startProcess(t *testing.T, cmd *exec.Cmd) chan error {
+	t.Helper()
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	return exited
+}
+
 func squallBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "squall")
@@ -67,13 +81,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "--addr", addr, "--drain", "3s")
 	cmd.Env = append(os.Environ(), "SQUALL_LOG_LEVEL=warn")
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	exited := startProcess(t, cmd)
 	base := "http://" + addr
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(base + "/readyz")
