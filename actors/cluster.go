@@ -9,20 +9,21 @@ import (
 // Cluster is what a hub in cluster mode hands its publishes to and reads its
 // history from (a redisrelay.Relay). With it, [Hub.Publish] goes through the
 // cluster, so every node sees one order and the call site does not change
-// between memory and cluster mode.
+// between memory and cluster mode: the hub is the one way in.
 type Cluster interface {
 	Replayer
-	// PublishOnce appends ev to channel's history and sends it to every
-	// node, and returns the id every node will send with it. A non-empty
-	// key is an idempotency key: a second publish with the same key on the
-	// same channel, within the retention window, is not delivered again and
-	// answers the first one's id with Duplicate set.
+	// PublishChecked appends the event to its channel's history and sends
+	// it to every node, and returns the id every node will send with it.
+	// The hub has checked it ([Hub.Check]); the cluster need not again. A
+	// non-empty key is an idempotency key: a second publish with the same
+	// key on the same channel, within the retention window, is not
+	// delivered again and answers the first one's id with Duplicate set.
 	//
 	// The error says what happened to the event: an error wrapping
 	// [ErrOutcomeUnknown] means it may or may not have been taken (a
 	// retry with the same key is safe); any other error means it was
 	// certainly not taken.
-	PublishOnce(ctx context.Context, channel string, ev sse.Event, key string) (Published, error)
+	PublishChecked(ctx context.Context, c Checked, key string) (Published, error)
 }
 
 // Published is the outcome of an accepted publish.
@@ -92,12 +93,26 @@ const (
 )
 
 // Deliver hands the hub an event whose id and position were decided by the
-// cluster (the relay calls it for every message from Redis). It never blocks.
-// A zero pos means the event has no place in the history (it came from a
-// publisher that does not append to it) and is delivered live only.
+// cluster. It never blocks. A zero pos means the event has no place in the
+// history (it came from a publisher that does not append to it) and is
+// delivered live only. An event that [Hub.Check] refuses is dropped and
+// logged; a caller that counts refusals (the relay) checks first and calls
+// [Hub.DeliverChecked].
 func (h *Hub) Deliver(channel string, ev sse.Event, pos Pos) {
+	c, err := h.Check(channel, ev)
+	if err != nil {
+		h.cfg.Logger.Warn("actors: undeliverable event", "channel", channel, "err", err)
+		return
+	}
+	h.DeliverChecked(c, pos)
+}
+
+// DeliverChecked is [Hub.Deliver] for an event already checked by
+// [Hub.Check]. It panics if c was not built by this hub's Check.
+func (h *Hub) DeliverChecked(c Checked, pos Pos) {
+	h.mustBeMine(c, "DeliverChecked")
 	if h.closed.Load() {
 		return
 	}
-	h.sys.Root.Send(h.router, &deliverMsg{channel: channel, ev: ev, pos: pos, hasPos: !pos.IsZero()})
+	h.sys.Root.Send(h.router, &deliverMsg{channel: c.channel, ev: c.ev, pos: pos, hasPos: !pos.IsZero()})
 }

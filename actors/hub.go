@@ -77,8 +77,8 @@ func (h *Hub) Config() Config { return h.cfg }
 // Publish assigns the event an id (unless ev.ID is set), keeps it in the
 // channel's history and sends it to every subscriber of channel, returning the
 // id. It waits only for the channel actor to take the event (in cluster
-// mode, for Redis to take it), never for a client. Callers validate the
-// channel name. It is [Hub.PublishOnce] without an idempotency key.
+// mode, for Redis to take it), never for a client. It is [Hub.PublishOnce]
+// without an idempotency key.
 func (h *Hub) Publish(ctx context.Context, channel string, ev sse.Event) (string, error) {
 	p, err := h.PublishOnce(ctx, channel, ev, "")
 	return p.ID, err
@@ -89,24 +89,30 @@ func (h *Hub) Publish(ctx context.Context, channel string, ev sse.Event) (string
 // retention window, the event is not delivered again and the answer is the
 // earlier event's id with Duplicate set. An error wrapping
 // [ErrOutcomeUnknown] means the event may or may not have been taken; any
-// other error means it was not. An event that [Hub.CheckEvent] refuses is
+// other error means it was not. An event that [Hub.Check] refuses is
 // never taken: the error wraps [ErrInvalidPublish] or [ErrEventTooLarge].
 func (h *Hub) PublishOnce(ctx context.Context, channel string, ev sse.Event, key string) (Published, error) {
-	// Checked here too, not only at the edge: in memory mode a bad name
-	// would otherwise spawn a channel actor, in cluster mode reach Redis.
-	if err := sse.ValidChannel(channel); err != nil {
-		return Published{}, fmt.Errorf("%w: %w", ErrInvalidPublish, err)
-	}
-	if err := h.CheckEvent(ev); err != nil {
+	c, err := h.Check(channel, ev)
+	if err != nil {
 		return Published{}, err
 	}
+	return h.PublishChecked(ctx, c, key)
+}
+
+// PublishChecked is [Hub.PublishOnce] for an event already checked by
+// [Hub.Check], where it entered (the HTTP edge checks a body once and
+// publishes it with this). It is the one way publishes go in, in memory
+// mode to the channel's actor and in cluster mode to the [Cluster]. It
+// panics if c was not built by this hub's Check.
+func (h *Hub) PublishChecked(ctx context.Context, c Checked, key string) (Published, error) {
+	h.mustBeMine(c, "PublishChecked")
 	if h.cfg.Cluster != nil {
 		if h.closed.Load() {
 			return Published{}, ErrClosed
 		}
-		return h.cfg.Cluster.PublishOnce(ctx, channel, ev, key)
+		return h.cfg.Cluster.PublishChecked(ctx, c, key)
 	}
-	return h.request(ctx, h.router, &publishMsg{channel: channel, ev: ev, key: key})
+	return h.request(ctx, h.router, &publishMsg{channel: c.channel, ev: c.ev, key: key})
 }
 
 var replies = sync.Pool{New: func() any { return make(chan publishReply, 1) }}

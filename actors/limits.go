@@ -67,9 +67,11 @@ func (h *Hub) MaxFrame() int {
 // id over [MaxEventID], a retry over [sse.MaxRetry], bytes that are not
 // UTF-8) or [ErrEventTooLarge] (its frame, with the longest id the hub
 // could assign when ev.ID is empty, is over [Hub.MaxFrame]).
-// [Hub.PublishOnce] runs it first; the HTTP edge runs it before publishing
-// and a relay on every event it reads, so that an event no subscriber can
-// receive is refused or dropped where it enters, never queued.
+// [Hub.Check] runs it where an event enters (the HTTP edge on a body, the
+// relay on a message from Redis, [Hub.PublishOnce] and [Hub.Deliver] on a
+// Go call), so that an event no subscriber can receive is refused or
+// dropped there, never queued; it is also the screen of [Stream.Publish],
+// whose events have no channel.
 func (h *Hub) CheckEvent(ev sse.Event) error {
 	if err := ev.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidPublish, err)

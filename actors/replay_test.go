@@ -26,7 +26,7 @@ type heldReplay struct {
 	answer  actors.Replay
 }
 
-func (c *heldReplay) PublishOnce(context.Context, string, sse.Event, string) (actors.Published, error) {
+func (c *heldReplay) PublishChecked(context.Context, actors.Checked, string) (actors.Published, error) {
 	return actors.Published{}, errors.New("heldReplay: publish is not used")
 }
 
@@ -78,7 +78,7 @@ type pagedReplay struct {
 	served   int // bytes of event data handed out
 }
 
-func (c *pagedReplay) PublishOnce(context.Context, string, sse.Event, string) (actors.Published, error) {
+func (c *pagedReplay) PublishChecked(context.Context, actors.Checked, string) (actors.Published, error) {
 	return actors.Published{}, errors.New("pagedReplay: publish is not used")
 }
 

@@ -133,14 +133,16 @@ func TestHostilePublishInput(t *testing.T) {
 	}
 }
 
-// corrupting is a publisher that hands the relay data no JSON envelope can
-// carry, as a Go caller of the relay might: the relay refuses it. (Through
-// the hub it would not get that far: Hub.CheckEvent refuses it first.)
-type corrupting struct{ relay *redisrelay.Relay }
+// corrupting is a hub's cluster that hands the relay data no JSON envelope
+// can carry, as a Go caller of the relay might: the relay refuses it.
+// (Checked by the hub, an event would not get that far: Hub.Check refuses
+// it first.)
+type corrupting struct{ *redisrelay.Relay }
 
-func (c corrupting) PublishOnce(ctx context.Context, channel string, ev sse.Event, key string) (actors.Published, error) {
-	ev.Data = append(ev.Data, 0xff)
-	return c.relay.PublishOnce(ctx, channel, ev, key)
+func (c corrupting) PublishChecked(ctx context.Context, checked actors.Checked, key string) (actors.Published, error) {
+	ev := checked.Event()
+	ev.Data = append(ev.Data[:len(ev.Data):len(ev.Data)], 0xff)
+	return c.PublishOnce(ctx, checked.Channel(), ev, key)
 }
 
 // A refusal by the publisher itself because of the event (the relay's
@@ -155,7 +157,7 @@ func TestHostilePublishInputRefusedByRelayIs400(t *testing.T) {
 	_, err = n.hub.Publish(context.Background(), "in", sse.Event{Data: []byte("a\xffb")})
 	require.ErrorIs(t, err, actors.ErrInvalidPublish, "cluster hub's Publish of invalid UTF-8")
 
-	edge := newHubServer(t, actors.Config{}, httpedge.Config{Publisher: corrupting{n.relay}})
+	edge := newHubServer(t, actors.Config{Cluster: corrupting{n.relay}}, httpedge.Config{})
 	status, reason, header := postRaw(t, edge.srv.URL, `{"channel":"in","data":"x"}`)
 	assert.Equal(t, http.StatusBadRequest, status, "POST /publish refused by the relay: %s", reason)
 	assert.Contains(t, reason, "UTF-8")

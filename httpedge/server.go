@@ -2,7 +2,6 @@ package httpedge
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,20 +15,12 @@ import (
 	"github.com/squall-sse/squall/sse"
 )
 
-// Publisher takes an event for a channel and returns its id. *actors.Hub is
-// one, in memory and in cluster mode. Its errors follow actors.Cluster: one
-// that wraps [actors.ErrOutcomeUnknown] means the event may have been
-// taken; any other means it was not.
-type Publisher interface {
-	PublishOnce(ctx context.Context, channel string, ev sse.Event, key string) (actors.Published, error)
-}
-
 // Config configures a [Server]. Only Hub is required.
 type Config struct {
-	// Hub serves the streams.
+	// Hub serves the streams and takes the publishes, in memory and in
+	// cluster mode alike (a hub in cluster mode publishes through its
+	// actors.Cluster).
 	Hub *actors.Hub
-	// Publisher takes publishes. Nil means Hub.
-	Publisher Publisher
 	// Ready reports readiness for /readyz (the relay's subscription in
 	// cluster mode). Nil means always ready, until draining.
 	Ready func() error
@@ -85,9 +76,6 @@ type Server struct {
 func New(cfg Config) *Server {
 	if cfg.Hub == nil {
 		panic("httpedge: Config.Hub is nil")
-	}
-	if cfg.Publisher == nil {
-		cfg.Publisher = cfg.Hub
 	}
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 1 << 20
@@ -322,7 +310,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, err.Error())
 		return
 	}
-	channel, ev, status, err := s.decodePublish(w, r)
+	checked, status, err := s.decodePublish(w, r)
 	if err != nil {
 		if status == http.StatusRequestEntityTooLarge {
 			s.metrics.limitRejected(limitBody)
@@ -330,8 +318,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, err.Error())
 		return
 	}
-	if claims != nil && !claims.CanPublish(channel) {
-		s.forbidden(w, r, claims, "publish", channel)
+	if claims != nil && !claims.CanPublish(checked.Channel()) {
+		s.forbidden(w, r, claims, "publish", checked.Channel())
 		return
 	}
 	key := r.Header.Get("Idempotency-Key")
@@ -339,7 +327,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	p, err := s.cfg.Publisher.PublishOnce(r.Context(), channel, ev, key)
+	p, err := s.cfg.Hub.PublishChecked(r.Context(), checked, key)
 	if err != nil {
 		if r.Context().Err() != nil {
 			return // the publisher left; nobody reads an answer
@@ -381,9 +369,10 @@ func validKey(key string) error {
 	return nil
 }
 
-// decodePublish reads and validates a publish body. Every failure is the
-// client's, so it is a 4xx with a reason.
-func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (string, sse.Event, int, error) {
+// decodePublish reads a publish body and checks it with the hub, once:
+// what it returns is published as it is. Every failure is the client's,
+// so it is a 4xx with a reason.
+func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (actors.Checked, int, error) {
 	var body io.Reader = r.Body
 	if s.cfg.MaxBody > 0 {
 		body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
@@ -392,53 +381,51 @@ func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (string, 
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return "", sse.Event{}, http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", tooBig.Limit)
+			return actors.Checked{}, http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", tooBig.Limit)
 		}
-		return "", sse.Event{}, http.StatusBadRequest, fmt.Errorf("reading body: %v", err)
+		return actors.Checked{}, http.StatusBadRequest, fmt.Errorf("reading body: %v", err)
 	}
 	if err := strictBody(raw); err != nil {
-		return "", sse.Event{}, http.StatusBadRequest, err
+		return actors.Checked{}, http.StatusBadRequest, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var b publishBody
 	if err := dec.Decode(&b); err != nil {
-		return "", sse.Event{}, http.StatusBadRequest, fmt.Errorf("malformed JSON body: %v", err)
+		return actors.Checked{}, http.StatusBadRequest, fmt.Errorf("malformed JSON body: %v", err)
 	}
 	if b.Channel == nil {
-		return "", sse.Event{}, http.StatusBadRequest, errors.New(`missing "channel"`)
-	}
-	if err := sse.ValidChannel(*b.Channel); err != nil {
-		return "", sse.Event{}, http.StatusBadRequest, err
+		return actors.Checked{}, http.StatusBadRequest, errors.New(`missing "channel"`)
 	}
 	if b.Data == nil {
-		return "", sse.Event{}, http.StatusBadRequest, errors.New(`missing "data"`)
+		return actors.Checked{}, http.StatusBadRequest, errors.New(`missing "data"`)
 	}
 	var ev sse.Event
 	if ev.Data, err = sse.MarshalData(b.Data); err != nil {
-		return "", sse.Event{}, http.StatusBadRequest, fmt.Errorf(`invalid "data": %v`, err)
+		return actors.Checked{}, http.StatusBadRequest, fmt.Errorf(`invalid "data": %v`, err)
 	}
 	if b.Event != nil {
 		ev.Event = *b.Event
 	}
 	if b.ID != nil {
 		if *b.ID == "" {
-			return "", sse.Event{}, http.StatusBadRequest, errors.New(`"id" must not be empty: omit it to have one assigned`)
+			return actors.Checked{}, http.StatusBadRequest, errors.New(`"id" must not be empty: omit it to have one assigned`)
 		}
 		ev.ID = *b.ID
 	}
 	if b.Retry != nil && string(b.Retry) != "null" {
 		if ev.Retry, err = sse.ParseRetryMillis(string(b.Retry)); err != nil {
-			return "", sse.Event{}, http.StatusBadRequest, errors.New(`"retry" must be a non-negative integer of milliseconds`)
+			return actors.Checked{}, http.StatusBadRequest, errors.New(`"retry" must be a non-negative integer of milliseconds`)
 		}
 	}
-	// The event's own rules (fields the wire format cannot carry, the id
-	// bound, reserved names, frames no stream could queue) have one home,
-	// the hub's: checked here, so the answer is the same whichever
-	// publisher takes the event.
-	if err := s.cfg.Hub.CheckEvent(ev); err != nil {
+	// The channel name and the event's own rules (fields the wire format
+	// cannot carry, the id bound, reserved names, frames no stream could
+	// queue) have one home, the hub's, checked once here: the hub and the
+	// cluster behind it take the result as it is.
+	c, err := s.cfg.Hub.Check(*b.Channel, ev)
+	if err != nil {
 		status, _ := publishRefusal(err)
-		return "", sse.Event{}, status, err
+		return actors.Checked{}, status, err
 	}
-	return *b.Channel, ev, 0, nil
+	return c, 0, nil
 }

@@ -90,9 +90,11 @@ type relayActor struct {
 // *actors.Hub is one: it refuses its heartbeat's event name and frames
 // bigger than its stream queue bound. An oversize frame would reach no
 // subscriber: under the disconnect policy it would cut every one of them,
-// and each would resume straight into it again.
+// and each would resume straight into it again. The relay checks each
+// event once, here where it enters the node, and delivers it checked.
 type checker interface {
-	CheckEvent(ev sse.Event) error
+	Check(channel string, ev sse.Event) (actors.Checked, error)
+	DeliverChecked(c actors.Checked, pos actors.Pos)
 }
 
 // throttle lets one log line through per interval and counts the rest.
@@ -169,7 +171,8 @@ func (a *relayActor) deliver(channel string, d decoded) {
 		a.track(channel, d.pos)
 	}
 	if c, ok := a.sink.(checker); ok {
-		if err := c.CheckEvent(d.ev); err != nil {
+		checked, err := c.Check(channel, d.ev)
+		if err != nil {
 			if errors.Is(err, actors.ErrEventTooLarge) {
 				a.dropOversize(a.r.head+channel, err)
 			} else {
@@ -177,6 +180,8 @@ func (a *relayActor) deliver(channel string, d decoded) {
 			}
 			return
 		}
+		c.DeliverChecked(checked, d.pos)
+		return
 	}
 	a.sink.Deliver(channel, d.ev, d.pos)
 }

@@ -156,7 +156,7 @@ func (c Config) withDefaults() (Config, *redis.Options, error) {
 
 // Relay connects a hub to Redis. It is three things:
 //
-//   - a publisher (its Publish method, an httpedge.Publisher) that appends
+//   - a publisher (PublishChecked for the hub, Publish for a Go caller) that appends
 //     each event to its channel's history stream and publishes it, in one
 //     atomic round trip;
 //   - a replayer (its Replay method, an actors.Replayer) that reads the

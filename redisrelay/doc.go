@@ -3,8 +3,8 @@
 // node reaches every subscriber on every node, in one order, with the same
 // ids, and any node can replay a channel's history for Last-Event-ID.
 //
-// A [Relay] is three things. [Relay.Publish] is the hub's publisher (an
-// httpedge.Publisher): one Lua script, run with EVALSHA, appends the event
+// A [Relay] is three things. [Relay.PublishChecked] is the hub's publisher
+// ([Relay.Publish] for a Go caller): one Lua script, run with EVALSHA, appends the event
 // to its channel's history stream and publishes its envelope, atomically,
 // so the stream entry id is the event's place in the history (an
 // actors.Pos) on every node and, when the publisher gave none, its id.
@@ -90,7 +90,7 @@
 // fractional retry, or arrives on a channel name outside the hub's rule, is
 // malformed: it is counted ([Relay.Malformed]), logged at most once per
 // LogInterval with the count, and never delivered. An event whose frame
-// the sink refuses as too large (actors.Hub.CheckEvent: over its stream
+// the sink refuses as too large (actors.Hub.Check: over its stream
 // queue bound) is dropped and counted the same way ([Relay.Oversize]):
 // delivered, it would reach no subscriber.
 //

@@ -19,7 +19,7 @@ func (s printSink) Deliver(channel string, ev sse.Event, pos actors.Pos) {
 
 // A relay publishes through Redis and delivers what any node publishes. In
 // a hub, the sink is the *actors.Hub created with Config.Cluster set to the
-// relay, and the relay is the httpedge.Publisher and the /readyz check.
+// relay, and the relay is the hub's cluster and the /readyz check.
 func Example() {
 	relay, err := redisrelay.New(redisrelay.Config{URL: "redis://127.0.0.1:6379/0", Prefix: "squall-example"})
 	if err != nil {

@@ -10,16 +10,14 @@ import (
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/actors/actorstest"
-	"github.com/squall-sse/squall/httpedge"
 	"github.com/squall-sse/squall/redisrelay"
 	"github.com/squall-sse/squall/sse"
 )
 
 // The relay is what cmd/squall plugs into the hub and the HTTP edge.
 var (
-	_ httpedge.Publisher = (*redisrelay.Relay)(nil)
-	_ actors.Cluster     = (*redisrelay.Relay)(nil)
-	_ redisrelay.Sink    = (*actors.Hub)(nil)
+	_ actors.Cluster  = (*redisrelay.Relay)(nil)
+	_ redisrelay.Sink = (*actors.Hub)(nil)
 )
 
 type nopSink struct{}

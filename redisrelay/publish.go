@@ -142,15 +142,13 @@ var bufs = sync.Pool{New: func() any { return new([]byte) }}
 // from a stream that keeps no entry. It is [Relay.PublishOnce] without an
 // idempotency key.
 //
-// It implements httpedge.Publisher. The id, event name and data must be
-// valid UTF-8 ([ErrNotUTF8]).
+// The id, event name and data must be valid UTF-8 ([ErrNotUTF8]).
 func (r *Relay) Publish(ctx context.Context, channel string, ev sse.Event) (string, error) {
 	p, err := r.PublishOnce(ctx, channel, ev, "")
 	return p.ID, err
 }
 
-// PublishOnce is [Relay.Publish] with an idempotency key: it implements
-// actors.Cluster.
+// PublishOnce is [Relay.Publish] with an idempotency key.
 //
 // A non-empty key is remembered with the event's id, in the same script
 // that appends and publishes it, for IdempotencyWindow: a publish with the
@@ -172,6 +170,21 @@ func (r *Relay) PublishOnce(ctx context.Context, channel string, ev sse.Event, k
 	if err := checkPublish(channel, ev); err != nil {
 		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
 	}
+	return r.publish(ctx, channel, ev, key)
+}
+
+// PublishChecked is [Relay.PublishOnce] for an event a hub has checked
+// (actors.Hub.Check, whose rules include the relay's): it implements
+// actors.Cluster, and does not check the event again.
+func (r *Relay) PublishChecked(ctx context.Context, c actors.Checked, key string) (actors.Published, error) {
+	if r.closed.Load() {
+		return actors.Published{}, ErrClosed
+	}
+	return r.publish(ctx, c.Channel(), c.Event(), key)
+}
+
+// publish is PublishOnce once the event is known valid.
+func (r *Relay) publish(ctx context.Context, channel string, ev sse.Event, key string) (actors.Published, error) {
 	if len(key) > MaxKey {
 		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: idempotency key over %d bytes", channel, MaxKey)
 	}
