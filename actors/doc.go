@@ -15,6 +15,22 @@
 // it the wake-up), which keeps its outbox marked as woken meanwhile: a stream
 // under a high event rate writes once per gap instead of once per event.
 //
+// A channel actor is the same in every mode; what differs is its log,
+// which decides where ids and history come from and how a resuming stream
+// is replayed: in memory mode the channel numbers and keeps its events
+// itself; in cluster mode the [Cluster] does (Redis), and events come back
+// through [Hub.DeliverChecked]; a direct stream's own channel numbers its
+// events and keeps none.
+//
+// # One check where data enters
+//
+// A publish is checked once, where it enters the hub: [Hub.Check] (the
+// channel name and the event's rules) builds a [Checked], the only form
+// [Hub.PublishChecked], [Hub.DeliverChecked] and the [Cluster] take, and
+// they do not check it again. The HTTP edge checks a body, the relay a
+// message from Redis, and [Hub.PublishOnce] and [Hub.Deliver] a Go call.
+// [Hub.PublishChecked] is the one way a publish goes in, in either mode.
+//
 // # Ids, history and resume
 //
 // Without a publisher-given id, an event's id is its position in its

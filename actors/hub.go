@@ -316,9 +316,8 @@ func (r *router) Receive(ctx actor.Context) {
 		r.forward(ctx, m.channel, m, false)
 	case *idleMsg:
 		if c, ok := r.channels[m.channel]; ok && c.fwd == m.seen {
-			delete(r.channels, m.channel)
+			r.channelEnded(m.channel)
 			stopChild(ctx.ActorSystem(), c.pid)
-			r.hub.cfg.Observer.ChannelsChanged(len(r.channels))
 		}
 	case *countMsg:
 		m.reply <- len(r.channels)
@@ -326,14 +325,13 @@ func (r *router) Receive(ctx actor.Context) {
 		// A channel that failed and was stopped by this router's strategy:
 		// forget it, so the next join spawns a fresh one.
 		if c, ok := r.channels[m.channel]; ok && c.pid.Equal(m.pid) {
-			delete(r.channels, m.channel)
-			r.hub.cfg.Observer.ChannelsChanged(len(r.channels))
+			r.channelEnded(m.channel)
 		}
 	case *stopTree:
 		r.closing = true
 		for name, c := range r.channels {
 			stopChild(ctx.ActorSystem(), c.pid)
-			delete(r.channels, name)
+			r.channelEnded(name)
 		}
 		if r.budget != nil {
 			stopChild(ctx.ActorSystem(), r.budget)
@@ -357,17 +355,33 @@ func (r *router) forward(ctx actor.Context, name string, msg any, create bool) {
 		if !create || r.closing {
 			return
 		}
-		cfg := &r.hub.cfg
-		if r.budget == nil && cfg.Cluster == nil && cfg.History > 0 && cfg.HistoryBudget > 0 && !r.closing {
-			b := newBudgetActor(cfg.HistoryBudget, r.hub.hobs)
-			r.budget = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return b }, actor.WithMailbox(unboundedMailbox)))
-		}
-		ch := newChannelActor(r.hub, name, false, r.budget)
-		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return ch }, actor.WithMailbox(unboundedMailbox)))
-		c = &routed{pid: pid}
-		r.channels[name] = c
-		r.hub.cfg.Observer.ChannelsChanged(len(r.channels))
+		c = r.spawnChannel(ctx, name)
 	}
 	c.fwd++
 	ctx.Send(c.pid, msg)
+}
+
+// spawnChannel starts the channel actor of name, the router's one place
+// where a channel begins (channelEnded is where it ends): whatever lives
+// as long as a channel actor starts here.
+func (r *router) spawnChannel(ctx actor.Context, name string) *routed {
+	cfg := &r.hub.cfg
+	if r.budget == nil && cfg.Cluster == nil && cfg.History > 0 && cfg.HistoryBudget > 0 {
+		b := newBudgetActor(cfg.HistoryBudget, r.hub.hobs)
+		r.budget = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return b }, actor.WithMailbox(unboundedMailbox)))
+	}
+	ch := newChannelActor(r.hub, name, false, r.budget)
+	c := &routed{pid: ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return ch }, actor.WithMailbox(unboundedMailbox)))}
+	r.channels[name] = c
+	r.hub.cfg.Observer.ChannelsChanged(len(r.channels))
+	return c
+}
+
+// channelEnded forgets the channel actor of name, which the router stops
+// (idle, or the tree stopping) or its strategy stopped after a failure:
+// the router's one place where a channel ends. Messages for name that
+// follow spawn a fresh actor.
+func (r *router) channelEnded(name string) {
+	delete(r.channels, name)
+	r.hub.cfg.Observer.ChannelsChanged(len(r.channels))
 }
