@@ -106,7 +106,7 @@ const drainRetry = time.Second
 //
 // It returns nil once the server has stopped, even when the window passed
 // with streams still open: the process exits 0 within the window.
-func shutdown(log *slog.Logger, window time.Duration, edge *httpedge.Server, srv *http.Server, hub *actors.Hub, served <-chan error) error {
+func shutdown(log *slog.Logger, window time.Duration, edge *httpedge.Server, srv *http.Server, hub *actors.Hub) error {
 	log.Info("draining", "window", window, "streams", hub.OpenStreams())
 	ctx, cancel := context.WithTimeout(context.Background(), window)
 	defer cancel()
@@ -118,9 +118,6 @@ func shutdown(log *slog.Logger, window time.Duration, edge *httpedge.Server, srv
 	}
 	if err := hub.Shutdown(ctx); err != nil {
 		log.Warn("hub stopped at the end of the drain window", "err", err)
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
 	}
 	log.Info("stopped")
 	return nil

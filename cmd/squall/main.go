@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge"
@@ -240,18 +243,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	srv := o.serve.server(edge, lim, log)
 	log.Info("squall listening", "addr", ln.Addr().String(), "mode", mode)
 
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	signalled, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lim) }()
-
-	select {
-	case err := <-served:
-		_ = hub.Shutdown(context.Background())
-		return err
-	case <-ctx.Done():
-	}
-	return shutdown(log, o.drain, edge, srv, hub, served)
+	// Two goroutines: the server, and the one that stops everything when
+	// a signal comes or the server fails (the group's context ends on
+	// either). run returns once both have.
+	g, gctx := errgroup.WithContext(signalled)
+	g.Go(func() error {
+		if err := srv.Serve(lim); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil // shut down below
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		if signalled.Err() == nil {
+			// The server failed: nothing is left to drain.
+			_ = hub.Shutdown(context.Background())
+			return nil
+		}
+		return shutdown(log, o.drain, edge, srv, hub)
+	})
+	return g.Wait()
 }
 
 // mountDebug serves pprof and a memory snapshot taken right after a GC, which
