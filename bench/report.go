@@ -98,97 +98,10 @@ func (r *runner) report(scenarios []string, syss []system, took time.Duration, a
 		hasSquall = hasSquall || s.name == "squall"
 		hasBase = hasBase || s.name == "baseline"
 	}
-	fmt.Fprintf(&b, "# Squall bench: %s mode\n\n", r.m.name)
-	fmt.Fprintf(&b, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "- CPU: %s, %d cores (generator and servers share them)\n", cpuModel(), runtime.NumCPU())
-	fmt.Fprintf(&b, "- Go: %s, %s\n", runtime.Version(), kernel())
-	fmt.Fprintf(&b, "- N: %d streams, %d B payload, %v per phase\n", r.m.conns, r.m.payload, r.m.duration)
-	fmt.Fprintf(&b, "- command: `go run ./bench %s` (took %v)\n", strings.Join(args, " "), took.Round(time.Second))
-	fmt.Fprintf(&b, "- load average (1 min) before the run: %s, after: %s\n", r.loadBefore, loadAvg())
-	b.WriteString("- ratio = squall / baseline; the last column says which way is better\n")
-
+	r.writeHeader(&b, took, args)
 	var failures []string
 	for _, sc := range scenarios {
-		res := r.results[sc]
-		sq, ba := res["squall"], res["baseline"]
-		params := ""
-		for _, o := range []outcome{sq, ba} {
-			if o.res != nil {
-				params = o.res.Params
-				break
-			}
-		}
-		fmt.Fprintf(&b, "\n## %s\n\n", sc)
-		if params != "" {
-			fmt.Fprintf(&b, "%s.\n\n", params)
-		}
-		for _, sys := range syss {
-			o := res[sys.name]
-			switch {
-			case o.skipped != "":
-				fmt.Fprintf(&b, "- %s: skipped: %s\n", sys.name, o.skipped)
-			case o.err != nil:
-				fmt.Fprintf(&b, "- %s: FAILED: %v\n", sys.name, o.err)
-				failures = append(failures, fmt.Sprintf("%s/%s: %v", sc, sys.name, o.err))
-			case o.res != nil:
-				for _, e := range o.res.Errors {
-					fmt.Fprintf(&b, "- %s: FAILED: %s\n", sys.name, e)
-					failures = append(failures, fmt.Sprintf("%s/%s: %s", sc, sys.name, e))
-				}
-				for _, n := range o.res.Notes {
-					fmt.Fprintf(&b, "- %s: %s\n", sys.name, n)
-				}
-			}
-		}
-		var rows []loadgen.Metric
-		if sq.res != nil {
-			rows = sq.res.Metrics
-		} else if ba.res != nil {
-			rows = ba.res.Metrics
-		}
-		if len(rows) == 0 {
-			continue
-		}
-		perRound := len(sq.rounds) > 1 && len(sq.rounds) == len(ba.rounds)
-		if perRound {
-			fmt.Fprintf(&b, "\nMedians of %d rounds; ratio is the median of the rounds' ratios, listed per round.\n", len(sq.rounds))
-			b.WriteString("\n| metric | squall | baseline | ratio | better | ratio per round |\n|---|---:|---:|---:|---|---|\n")
-		} else {
-			b.WriteString("\n| metric | squall | baseline | ratio | better |\n|---|---:|---:|---:|---|\n")
-		}
-		for _, m := range rows {
-			sv, bv := "-", "-"
-			var sm, bm loadgen.Metric
-			okS, okB := false, false
-			if sq.res != nil {
-				if sm, okS = sq.res.Get(m.Name); okS {
-					sv = fmtValue(sm)
-				}
-			}
-			if ba.res != nil {
-				if bm, okB = ba.res.Get(m.Name); okB {
-					bv = fmtValue(bm)
-				}
-			}
-			rt := "-"
-			if okS && okB {
-				rt = ratio(sm, bm)
-			}
-			if !perRound {
-				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", name(m), sv, bv, rt, m.Better)
-				continue
-			}
-			each := "-"
-			if rs := pairedRatios(sq, ba, m.Name); rs != nil {
-				rt = fmt.Sprintf("%.2f", median(rs))
-				parts := make([]string, len(rs))
-				for i, x := range rs {
-					parts[i] = fmt.Sprintf("%.2f", x)
-				}
-				each = strings.Join(parts, " ")
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name(m), sv, bv, rt, m.Better, each)
-		}
+		failures = append(failures, r.writeScenario(&b, sc, syss)...)
 	}
 	if hasSquall && hasBase {
 		b.WriteString(r.targets())
@@ -212,6 +125,111 @@ func (r *runner) report(scenarios []string, syss []system, took time.Duration, a
 	rep.text = b.String()
 	rep.markdown = rep.text
 	return rep
+}
+
+// writeHeader writes what the figures were measured on and with.
+func (r *runner) writeHeader(b *bytes.Buffer, took time.Duration, args []string) {
+	fmt.Fprintf(b, "# Squall bench: %s mode\n\n", r.m.name)
+	fmt.Fprintf(b, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(b, "- CPU: %s, %d cores (generator and servers share them)\n", cpuModel(), runtime.NumCPU())
+	fmt.Fprintf(b, "- Go: %s, %s\n", runtime.Version(), kernel())
+	fmt.Fprintf(b, "- N: %d streams, %d B payload, %v per phase\n", r.m.conns, r.m.payload, r.m.duration)
+	fmt.Fprintf(b, "- command: `go run ./bench %s` (took %v)\n", strings.Join(args, " "), took.Round(time.Second))
+	fmt.Fprintf(b, "- load average (1 min) before the run: %s, after: %s\n", r.loadBefore, loadAvg())
+	b.WriteString("- ratio = squall / baseline; the last column says which way is better\n")
+}
+
+// writeScenario writes one scenario's section: its parameters, each
+// server's failures and notes, and the table of metrics. It returns the
+// failures.
+func (r *runner) writeScenario(b *bytes.Buffer, sc string, syss []system) (failures []string) {
+	res := r.results[sc]
+	sq, ba := res["squall"], res["baseline"]
+	params := ""
+	for _, o := range []outcome{sq, ba} {
+		if o.res != nil {
+			params = o.res.Params
+			break
+		}
+	}
+	fmt.Fprintf(b, "\n## %s\n\n", sc)
+	if params != "" {
+		fmt.Fprintf(b, "%s.\n\n", params)
+	}
+	for _, sys := range syss {
+		o := res[sys.name]
+		switch {
+		case o.skipped != "":
+			fmt.Fprintf(b, "- %s: skipped: %s\n", sys.name, o.skipped)
+		case o.err != nil:
+			fmt.Fprintf(b, "- %s: FAILED: %v\n", sys.name, o.err)
+			failures = append(failures, fmt.Sprintf("%s/%s: %v", sc, sys.name, o.err))
+		case o.res != nil:
+			for _, e := range o.res.Errors {
+				fmt.Fprintf(b, "- %s: FAILED: %s\n", sys.name, e)
+				failures = append(failures, fmt.Sprintf("%s/%s: %s", sc, sys.name, e))
+			}
+			for _, n := range o.res.Notes {
+				fmt.Fprintf(b, "- %s: %s\n", sys.name, n)
+			}
+		}
+	}
+	writeMetrics(b, sq, ba)
+	return failures
+}
+
+// writeMetrics writes the table of squall's and the baseline's figures and
+// their ratio, with the ratio of each round when both ran several.
+func writeMetrics(b *bytes.Buffer, sq, ba outcome) {
+	var rows []loadgen.Metric
+	if sq.res != nil {
+		rows = sq.res.Metrics
+	} else if ba.res != nil {
+		rows = ba.res.Metrics
+	}
+	if len(rows) == 0 {
+		return
+	}
+	perRound := len(sq.rounds) > 1 && len(sq.rounds) == len(ba.rounds)
+	if perRound {
+		fmt.Fprintf(b, "\nMedians of %d rounds; ratio is the median of the rounds' ratios, listed per round.\n", len(sq.rounds))
+		b.WriteString("\n| metric | squall | baseline | ratio | better | ratio per round |\n|---|---:|---:|---:|---|---|\n")
+	} else {
+		b.WriteString("\n| metric | squall | baseline | ratio | better |\n|---|---:|---:|---:|---|\n")
+	}
+	for _, m := range rows {
+		sv, bv := "-", "-"
+		var sm, bm loadgen.Metric
+		okS, okB := false, false
+		if sq.res != nil {
+			if sm, okS = sq.res.Get(m.Name); okS {
+				sv = fmtValue(sm)
+			}
+		}
+		if ba.res != nil {
+			if bm, okB = ba.res.Get(m.Name); okB {
+				bv = fmtValue(bm)
+			}
+		}
+		rt := "-"
+		if okS && okB {
+			rt = ratio(sm, bm)
+		}
+		if !perRound {
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", name(m), sv, bv, rt, m.Better)
+			continue
+		}
+		each := "-"
+		if rs := pairedRatios(sq, ba, m.Name); rs != nil {
+			rt = fmt.Sprintf("%.2f", median(rs))
+			parts := make([]string, len(rs))
+			for i, x := range rs {
+				parts[i] = fmt.Sprintf("%.2f", x)
+			}
+			each = strings.Join(parts, " ")
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", name(m), sv, bv, rt, m.Better, each)
+	}
 }
 
 // targets checks the issue's targets. They are reported, never enforced:

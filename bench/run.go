@@ -113,55 +113,24 @@ type outcome struct {
 	rounds []*loadgen.Result
 }
 
-func runMain(args []string) int {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage+"\nflags:\n")
-		fs.PrintDefaults()
-	}
-	quick := fs.Bool("quick", false, "small N, about a second per phase: the CI check (whole run under a minute)")
-	conns := fs.Int("conns", 0, "override the number of streams")
-	duration := fs.Duration("duration", 0, "override the length of each phase")
-	payload := fs.Int("payload", 0, "override the payload size in bytes")
-	systems := fs.String("systems", "squall,baseline", "servers to measure: squall, baseline or both")
-	squallBin := fs.String("squall-bin", "", "use this squall binary instead of building ./cmd/squall")
-	redisURL := fs.String("redis", "redis://127.0.0.1:6379/0", "Redis for the cluster scenario")
-	out := fs.String("out", "", "also write the report as markdown to this file")
-	profile := fs.String("profile", "", "save CPU profiles of each server during fanout's flat-out phase to this directory and print their top entries")
-	verbose := fs.Bool("v", false, "copy the servers' and generator's stderr to ours")
-	rounds := fs.Int("rounds", 1, "run each scenario this many times per server, alternating which server goes first; figures are medians, ratios the median of each round's ratio")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *rounds < 1 {
-		fmt.Fprintln(os.Stderr, "bench: -rounds must be at least 1")
-		return 2
-	}
-	m := fullMode
-	if *quick {
-		m = quickMode
-	}
-	if *conns > 0 {
-		m.conns = *conns
-		m.fanoutLatencyConns = min(m.fanoutLatencyConns, *conns)
-	}
-	if *duration > 0 {
-		m.duration = *duration
-	}
-	if *payload > 0 {
-		m.payload = *payload
-	}
-	scenarios := fs.Args()
-	if len(scenarios) == 0 {
-		scenarios = loadgen.Scenarios
-	}
-	for _, s := range scenarios {
-		if !slices.Contains(loadgen.Scenarios, s) {
-			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (want %s)\n", s, strings.Join(loadgen.Scenarios, ", "))
-			return 2
-		}
-	}
+// options are the orchestrator's command line.
+type options struct {
+	m         mode
+	scenarios []string
+	systems   string
+	squallBin string
+	redisURL  string
+	out       string
+	profile   string
+	verbose   bool
+	rounds    int
+}
 
+func runMain(args []string) int {
+	o, code := parseOptions(args)
+	if code != 0 {
+		return code
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	work, err := os.MkdirTemp("", "squall-bench-")
@@ -170,7 +139,7 @@ func runMain(args []string) int {
 		return 1
 	}
 	defer os.RemoveAll(work)
-	procs := newChildren(work, *verbose)
+	procs := newChildren(work, o.verbose)
 	defer procs.stopAll()
 
 	self, err := os.Executable()
@@ -178,14 +147,108 @@ func runMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	var syss []system
-	broken := false
-	for _, name := range strings.Split(*systems, ",") {
+	syss, broken, code := o.systemsToRun(ctx, work, self)
+	if code != 0 {
+		return code
+	}
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+	}
+
+	r := &runner{
+		ctx: ctx, m: o.m, procs: procs, self: self, redisURL: o.redisURL, profileDir: o.profile,
+		results: map[string]map[string]outcome{}, loadBefore: loadAvg(),
+	}
+	began := time.Now()
+	for _, sc := range o.scenarios {
+		r.results[sc] = r.rounds(sc, syss, o.rounds)
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "bench: interrupted")
+		return 130
+	}
+	rep := r.report(o.scenarios, syss, time.Since(began), os.Args[1:])
+	fmt.Print(rep.text)
+	if o.out != "" {
+		if err := os.WriteFile(o.out, []byte(rep.markdown), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+	}
+	if broken || rep.failed {
+		return 1
+	}
+	return 0
+}
+
+// parseOptions reads the command line; a non-zero code is the exit status
+// of a command line that is wrong.
+func parseOptions(args []string) (options, int) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage+"\nflags:\n")
+		fs.PrintDefaults()
+	}
+	var o options
+	quick := fs.Bool("quick", false, "small N, about a second per phase: the CI check (whole run under a minute)")
+	conns := fs.Int("conns", 0, "override the number of streams")
+	duration := fs.Duration("duration", 0, "override the length of each phase")
+	payload := fs.Int("payload", 0, "override the payload size in bytes")
+	fs.StringVar(&o.systems, "systems", "squall,baseline", "servers to measure: squall, baseline or both")
+	fs.StringVar(&o.squallBin, "squall-bin", "", "use this squall binary instead of building ./cmd/squall")
+	fs.StringVar(&o.redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis for the cluster scenario")
+	fs.StringVar(&o.out, "out", "", "also write the report as markdown to this file")
+	fs.StringVar(&o.profile, "profile", "", "save CPU profiles of each server during fanout's flat-out phase to this directory and print their top entries")
+	fs.BoolVar(&o.verbose, "v", false, "copy the servers' and generator's stderr to ours")
+	fs.IntVar(&o.rounds, "rounds", 1, "run each scenario this many times per server, alternating which server goes first; figures are medians, ratios the median of each round's ratio")
+	if err := fs.Parse(args); err != nil {
+		return o, 2
+	}
+	if o.rounds < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -rounds must be at least 1")
+		return o, 2
+	}
+	o.m = fullMode
+	if *quick {
+		o.m = quickMode
+	}
+	if *conns > 0 {
+		o.m.conns = *conns
+		o.m.fanoutLatencyConns = min(o.m.fanoutLatencyConns, *conns)
+	}
+	if *duration > 0 {
+		o.m.duration = *duration
+	}
+	if *payload > 0 {
+		o.m.payload = *payload
+	}
+	o.scenarios = fs.Args()
+	if len(o.scenarios) == 0 {
+		o.scenarios = loadgen.Scenarios
+	}
+	for _, s := range o.scenarios {
+		if !slices.Contains(loadgen.Scenarios, s) {
+			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (want %s)\n", s, strings.Join(loadgen.Scenarios, ", "))
+			return o, 2
+		}
+	}
+	return o, 0
+}
+
+// systemsToRun lists the servers -systems names, building squall unless
+// -squall-bin names a binary. broken says a build failed (the others still
+// run); a non-zero code is the exit status of an unknown name.
+func (o options) systemsToRun(ctx context.Context, work, self string) (syss []system, broken bool, code int) {
+	for _, name := range strings.Split(o.systems, ",") {
 		switch name {
 		case "squall":
-			bin := *squallBin
+			bin := o.squallBin
 			if bin == "" {
 				start := time.Now()
+				var err error
 				if bin, err = buildSquall(ctx, work); err != nil {
 					fmt.Fprintln(os.Stderr, "bench:", err)
 					broken = true
@@ -198,67 +261,44 @@ func runMain(args []string) int {
 			syss = append(syss, system{name: "baseline", bin: self, self: true})
 		default:
 			fmt.Fprintf(os.Stderr, "bench: unknown system %q\n", name)
-			return 2
+			return nil, broken, 2
 		}
 	}
-	if *profile != "" {
-		if err := os.MkdirAll(*profile, 0o755); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			return 1
-		}
-	}
+	return syss, broken, 0
+}
 
-	r := &runner{
-		ctx: ctx, m: m, procs: procs, self: self, redisURL: *redisURL, profileDir: *profile,
-		results: map[string]map[string]outcome{}, loadBefore: loadAvg(),
-	}
-	began := time.Now()
-	for _, sc := range scenarios {
-		all := map[string][]outcome{}
-		for round := range *rounds {
-			for _, sys := range roundOrder(syss, round) {
-				if ctx.Err() != nil {
-					break
-				}
-				which := ""
-				if *rounds > 1 {
-					which = fmt.Sprintf(" (round %d of %d)", round+1, *rounds)
-				}
-				fmt.Fprintf(os.Stderr, "bench: %s against %s%s...\n", sc, sys.name, which)
-				t0 := time.Now()
-				o := r.run(sc, sys, round == 0)
-				switch {
-				case o.skipped != "":
-					fmt.Fprintf(os.Stderr, "bench: %s against %s skipped: %s\n", sc, sys.name, o.skipped)
-				case o.err != nil:
-					fmt.Fprintf(os.Stderr, "bench: %s against %s failed: %v\n", sc, sys.name, o.err)
-				default:
-					fmt.Fprintf(os.Stderr, "bench: %s against %s done in %v\n", sc, sys.name, time.Since(t0).Round(time.Millisecond))
-				}
-				all[sys.name] = append(all[sys.name], o)
+// rounds runs scenario sc against every system n times, alternating which
+// goes first, and combines each system's rounds.
+func (r *runner) rounds(sc string, syss []system, n int) map[string]outcome {
+	all := map[string][]outcome{}
+	for round := range n {
+		for _, sys := range roundOrder(syss, round) {
+			if r.ctx.Err() != nil {
+				break
 			}
+			which := ""
+			if n > 1 {
+				which = fmt.Sprintf(" (round %d of %d)", round+1, n)
+			}
+			fmt.Fprintf(os.Stderr, "bench: %s against %s%s...\n", sc, sys.name, which)
+			t0 := time.Now()
+			o := r.run(sc, sys, round == 0)
+			switch {
+			case o.skipped != "":
+				fmt.Fprintf(os.Stderr, "bench: %s against %s skipped: %s\n", sc, sys.name, o.skipped)
+			case o.err != nil:
+				fmt.Fprintf(os.Stderr, "bench: %s against %s failed: %v\n", sc, sys.name, o.err)
+			default:
+				fmt.Fprintf(os.Stderr, "bench: %s against %s done in %v\n", sc, sys.name, time.Since(t0).Round(time.Millisecond))
+			}
+			all[sys.name] = append(all[sys.name], o)
 		}
-		r.results[sc] = map[string]outcome{}
-		for name, rs := range all {
-			r.results[sc][name] = combine(rs)
-		}
 	}
-	if ctx.Err() != nil {
-		fmt.Fprintln(os.Stderr, "bench: interrupted")
-		return 130
+	out := map[string]outcome{}
+	for name, rs := range all {
+		out[name] = combine(rs)
 	}
-	rep := r.report(scenarios, syss, time.Since(began), os.Args[1:])
-	fmt.Print(rep.text)
-	if *out != "" {
-		if err := os.WriteFile(*out, []byte(rep.markdown), 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			return 1
-		}
-	}
-	if broken || rep.failed {
-		return 1
-	}
-	return 0
+	return out
 }
 
 // moduleRoot is the directory of the go.mod the go command sees from here.
