@@ -133,8 +133,9 @@ type DisconnectInfo struct {
 	// Attempt is the attempt that ended, as in [ConnectInfo].
 	Attempt int64
 	// Err says why: io.EOF when the server ended the stream, a
-	// [*StatusError], [ErrIdleTimeout], a network error, the caller's
-	// context error, [ErrClosed]. When Final is set it is the error that
+	// [*StatusError], [ErrIdleTimeout], a network error, an error
+	// wrapping [ErrToken], the caller's context error, [ErrClosed]. When
+	// Final is set it is the error that
 	// Next returns.
 	Err error
 	// Connected reports whether this attempt had opened a stream.
