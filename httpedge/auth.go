@@ -68,11 +68,12 @@ type Auth struct {
 	// claims of r from the application's own session (a cookie, a header)
 	// or an error, whose text is the reason of the 401 the client gets.
 	// Claims.ExpiresAt, if set, closes the stream at that time as for a
-	// token (and claims already past it are refused). It runs on every stream open and publish, so it should be
-	// quick; use r.Context() for what it looks up. Requests it admits are
-	// treated as carrying ambient credentials (like a cookie): a publish
-	// from another origin needs that origin in Config.CORSOrigins. It
-	// cannot be combined with Secret, PublicKeys or JWKS.
+	// token, and claims already past it are refused. It runs on every
+	// stream open and publish, so it should be quick; use r.Context() for
+	// what it looks up. Requests it admits are treated as carrying ambient
+	// credentials (like a cookie): a publish from another origin needs
+	// that origin in Config.CORSOrigins. It cannot be combined with
+	// Secret, PublicKeys or JWKS.
 	Authenticate func(r *http.Request) (Claims, error)
 
 	// Cookie is the name of the cookie a token may come in. Empty means
