@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -35,6 +36,23 @@ type Config struct {
 	// copied into every request. The client sets Accept, Cache-Control and
 	// Last-Event-ID itself; an Accept given here wins.
 	Header http.Header
+
+	// Token, if set, is called before every request (the first and each
+	// reconnect) for the bearer token sent as "Authorization: Bearer
+	// <token>", which replaces any Authorization in Header. So a stream
+	// closed when its token expires comes back with a fresh one. refused
+	// is "" except after the server answered 401 to the token the last
+	// request carried: it is that token, which a source that caches tokens
+	// must not return again. The Stream asks once per 401 and retries at
+	// once; a second 401 in a row ends it.
+	//
+	// An error fails the attempt, which is retried like a network error
+	// (see MaxAttempts); [DisconnectInfo.Err] wraps it with [ErrToken]. A
+	// token that is empty, over [MaxTokenBytes] or not made of the
+	// RFC 6750 token characters ends the Stream with an error wrapping
+	// ErrToken. It runs on the goroutine that calls Connect or Next, with
+	// a context that Close and the caller's context cancel.
+	Token func(ctx context.Context, refused string) (string, error)
 
 	// LastEventID is the resume point sent as Last-Event-ID on the first
 	// request. Empty means none. It must not contain CR, LF or NUL.
@@ -115,8 +133,9 @@ type DisconnectInfo struct {
 	// Attempt is the attempt that ended, as in [ConnectInfo].
 	Attempt int64
 	// Err says why: io.EOF when the server ended the stream, a
-	// [*StatusError], [ErrIdleTimeout], a network error, the caller's
-	// context error, [ErrClosed]. When Final is set it is the error that
+	// [*StatusError], [ErrIdleTimeout], a network error, an error
+	// wrapping [ErrToken], the caller's context error, [ErrClosed]. When
+	// Final is set it is the error that
 	// Next returns.
 	Err error
 	// Connected reports whether this attempt had opened a stream.
@@ -136,6 +155,7 @@ type DisconnectInfo struct {
 type settings struct {
 	client       *http.Client
 	header       http.Header
+	token        func(ctx context.Context, refused string) (string, error)
 	initialRetry time.Duration
 	maxRetry     time.Duration // < 0: no cap
 	jitter       float64
@@ -152,6 +172,7 @@ func (c *Config) settings() settings {
 	s := settings{
 		client:       c.HTTPClient,
 		header:       c.Header.Clone(),
+		token:        c.Token,
 		initialRetry: c.InitialRetry,
 		maxRetry:     c.MaxRetry,
 		jitter:       c.Jitter,

@@ -53,6 +53,14 @@
 // its outcome, reason and the wait that follows; [Stream.Stats] counts
 // attempts, connects, reconnects and events.
 //
+// # Tokens
+//
+// [Config.Token] supplies the bearer token of each request, so a stream
+// outlives its tokens: a Squall hub closes a stream when its token
+// expires, with a "retry:" hint, and the reconnect asks the source for a
+// token again. A 401 calls it once more, naming the refused token, and
+// retries at once; a second 401 in a row ends the Stream.
+//
 // # Concurrency
 //
 // A Stream starts no goroutine of its own. Connecting, waiting and reading

@@ -39,7 +39,36 @@ var (
 	// because nothing arrived within Config.IdleTimeout. The Stream
 	// reconnects.
 	ErrIdleTimeout = errors.New("client: no data within the idle timeout")
+
+	// ErrToken wraps the failure of Config.Token, and a token it returned
+	// that cannot be sent.
+	ErrToken = errors.New("client: token source")
 )
+
+// MaxTokenBytes bounds a token from Config.Token.
+const MaxTokenBytes = 16 << 10
+
+// errBadToken marks a token that can never be sent: the Stream ends.
+var errBadToken = errors.New("invalid token")
+
+// checkToken accepts an RFC 6750 b64token: letters, digits, "-._~+/",
+// then any "=" padding. Anything else could split the header.
+func checkToken(tok string) error {
+	if tok == "" || len(tok) > MaxTokenBytes {
+		return fmt.Errorf("%w: %w: want 1 to %d bytes, got %d", ErrToken, errBadToken, MaxTokenBytes, len(tok))
+	}
+	body := strings.TrimRight(tok, "=")
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
+			return fmt.Errorf("%w: %w: byte %d is %q, not a token character", ErrToken, errBadToken, i, c)
+		}
+	}
+	if body == "" {
+		return fmt.Errorf("%w: %w: only padding", ErrToken, errBadToken)
+	}
+	return nil
+}
 
 // errInterrupted is the cancel cause of a connection that the caller's
 // context interrupted; Next reports the context's own error instead.
@@ -170,11 +199,17 @@ func final(err error) bool {
 	switch {
 	case errors.As(err, &se):
 		return !se.Retryable()
-	case errors.Is(err, ErrNoContent), errors.Is(err, ErrContentType),
+	case errors.Is(err, ErrNoContent), errors.Is(err, ErrContentType), errors.Is(err, errBadToken),
 		errors.Is(err, sse.ErrEventTooLong), errors.Is(err, sse.ErrLineTooLong):
 		return true
 	}
 	return false
+}
+
+// unauthorized reports whether err is a 401 answer.
+func unauthorized(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.StatusCode == http.StatusUnauthorized
 }
 
 // retryAfterOf returns the Retry-After that err carries, if any.

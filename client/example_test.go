@@ -71,3 +71,40 @@ func ExampleStatusError() {
 	// 401 token expired
 	// client: server answered 401 Unauthorized: token expired
 }
+
+// Config.Token is called before every request. After a 401 it is called
+// again with the token that was refused, and the request is retried at
+// once: a source that caches tokens refreshes then.
+func ExampleConfig_token() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer fresh" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: hello\n\n")
+	}))
+	defer srv.Close()
+
+	cached := "stale"
+	token := func(ctx context.Context, refused string) (string, error) {
+		if refused == cached {
+			cached = "fresh" // ask the identity provider for a new token here
+		}
+		fmt.Printf("token(refused=%q) = %q\n", refused, cached)
+		return cached, nil
+	}
+	ctx := context.Background()
+	s, err := client.Connect(ctx, srv.URL, client.Config{Token: token})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	ev, err := s.Next(ctx)
+	fmt.Println(string(ev.Data), err)
+	// Output:
+	// token(refused="") = "stale"
+	// token(refused="stale") = "fresh"
+	// hello <nil>
+}

@@ -48,6 +48,8 @@ type Stream struct {
 	lastID      string        // the resume point: the id of the last dispatched event
 	serverRetry time.Duration // the last "retry:" hint; 0 if none
 	fails       int           // consecutive failed attempts
+	sent        string        // the token the last request carried
+	refused     string        // the token a 401 refused, until a stream opens
 	next        time.Time     // no attempt before this time
 	err         error         // the final error, returned by every later Next
 }
@@ -344,6 +346,7 @@ func (s *Stream) attempt(ctx context.Context) (int64, error) {
 		return n, err
 	}
 
+	s.refused = ""
 	s.mu.Lock()
 	s.conn = c
 	s.stats.Connects++
@@ -364,6 +367,17 @@ func (s *Stream) request(ctx context.Context, cancel context.CancelCauseFunc, n 
 		return nil, hideURL(err)
 	}
 	req.Header = s.cfg.header.Clone()
+	if s.cfg.token != nil {
+		tok, err := s.cfg.token(ctx, s.refused)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrToken, err)
+		}
+		if err := checkToken(tok); err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		s.sent = tok
+	}
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", "text/event-stream")
 	}
@@ -467,6 +481,15 @@ func (s *Stream) drop(c *conn) {
 // failed handles the end of attempt c by err: it decides whether the
 // Stream goes on, and when. It returns the final error, or nil to retry.
 func (s *Stream) failed(ctx context.Context, c *conn, err error) error {
+	if s.cfg.token != nil && s.refused == "" && s.sent != "" && unauthorized(err) {
+		// The token may have expired since the source handed it out: ask
+		// for another and retry at once. This is not a failed attempt; a
+		// second 401 in a row is, and a final one.
+		s.refused = s.sent
+		s.ended(ctx, c, err, 0, false)
+		s.next = time.Time{}
+		return nil
+	}
 	if c.events == 0 {
 		s.fails++
 	}

@@ -1,6 +1,7 @@
 package httpedge
 
 import (
+	"crypto"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,8 +18,18 @@ import (
 const DefaultAuthCookie = "squall_token"
 
 // Auth turns on token checks for GET /events and POST /publish. Tokens are
-// JWTs signed with HS256 and a shared secret; their [Claims] list the
-// channels they may publish to and subscribe to.
+// JWTs; their [Claims] list the channels they may publish to and
+// subscribe to. A token is checked with one of:
+//
+//   - Secret: HS256 with a shared secret;
+//   - PublicKeys: RS256, ES256 or EdDSA with keys read from PEM
+//     ([ParsePublicKeys]);
+//   - JWKS: the same algorithms with an identity provider's key set,
+//     fetched and kept fresh ([NewJWKS]);
+//
+// or any mix of them, each for the algorithms of its kind only (see
+// Algorithms). Or, instead of tokens, Authenticate decides with the
+// application's own sessions.
 //
 // A token is read from, in order: the Authorization header (Bearer), the
 // access_token query parameter, and the cookie named Cookie. The first one
@@ -27,15 +38,64 @@ const DefaultAuthCookie = "squall_token"
 // cookie for browsers (EventSource with withCredentials) and the header for
 // everything else.
 type Auth struct {
-	// Secret is the HS256 key. It must not be empty; use 32 random bytes or
-	// more.
+	// Secret is the HS256 key; use 32 random bytes or more. Empty means no
+	// HS256.
 	Secret []byte
+	// PublicKeys check tokens signed with the matching private keys (RSA
+	// of 2048 bits or more, ECDSA P-256/384/521, Ed25519), each tried in
+	// turn; a token's "kid" is not looked at.
+	PublicKeys []crypto.PublicKey
+	// JWKS checks tokens with the key their "kid" names in a remote key
+	// set (every key of the set when the token has no kid). The caller
+	// owns it and closes it after the server.
+	JWKS *JWKS
+	// Algorithms pins the "alg" a token may have; any other, "none"
+	// included, is refused before a key is looked at. Empty means HS256
+	// with a Secret, and RS256, ES256 and EdDSA with PublicKeys or a
+	// JWKS. Listed HS* algorithms need a Secret; the others need keys.
+	Algorithms []string
+	// Audience, when set, requires the token's "aud" to hold at least one
+	// of these values.
+	Audience []string
+	// Issuer, when set, requires the token's "iss" to be this value.
+	Issuer string
+	// Leeway is the clock skew allowed when checking "exp" and "nbf",
+	// from 0 (the default) to [MaxLeeway]. A stream stays open until its
+	// token's exp plus Leeway.
+	Leeway time.Duration
+
+	// Authenticate, when set, replaces the token check: it returns the
+	// claims of r from the application's own session (a cookie, a header)
+	// or an error, whose text is the reason of the 401 the client gets.
+	// Claims.ExpiresAt, if set, closes the stream at that time as for a
+	// token, and claims already past it are refused. It runs on every
+	// stream open and publish, so it should be quick; use r.Context() for
+	// what it looks up. Requests it admits are treated as carrying ambient
+	// credentials (like a cookie): a publish from another origin needs
+	// that origin in Config.CORSOrigins. It cannot be combined with
+	// Secret, PublicKeys or JWKS.
+	Authenticate func(r *http.Request) (Claims, error)
+
 	// Cookie is the name of the cookie a token may come in. Empty means
 	// [DefaultAuthCookie].
 	Cookie string
 	// ExpiryRetry is the reconnect hint sent to a stream whose token expires
 	// before it closes. Zero means 1s.
 	ExpiryRetry time.Duration
+}
+
+// MaxLeeway bounds [Auth.Leeway]: skew beyond it is a broken clock, and
+// each second of leeway is a second more of life for every expired token.
+const MaxLeeway = 5 * time.Minute
+
+// MaxTokenBytes bounds a token's length; a longer one is refused with 401
+// before it is decoded.
+const MaxTokenBytes = 16 << 10
+
+// Validate reports what makes a unusable; [New] panics with the same error.
+func (a *Auth) Validate() error {
+	_, err := buildAuthenticator(a)
+	return err
 }
 
 // Claims is what a Squall token carries: the registered claims ("exp" is
@@ -82,8 +142,9 @@ func SignToken(secret []byte, c Claims) (string, error) {
 
 var (
 	errNoToken = errors.New("httpedge: missing token")
-	// ErrNoSecret is what [New] panics with for an Auth without a secret.
-	ErrNoSecret = errors.New("httpedge: Auth.Secret is empty")
+	// ErrNoSecret is what [New] panics with for an Auth with no way to
+	// check a request: no Secret, PublicKeys, JWKS or Authenticate.
+	ErrNoSecret = errors.New("httpedge: Auth has no Secret, PublicKeys, JWKS or Authenticate")
 )
 
 // tokenSource says where a token came from; a cookie rides along with
@@ -94,36 +155,73 @@ const (
 	fromHeader tokenSource = iota + 1
 	fromQuery
 	fromCookie
+	// fromHook: Auth.Authenticate admitted the request, maybe by a
+	// session cookie, so it is treated like one.
+	fromHook
 )
 
-// authenticator checks tokens. Its parser accepts HS256 only: "none",
-// RS256-with-the-secret-as-public-key and every other algorithm are
-// refused before the signature is looked at.
+// authenticator checks requests: with hook when set, else with tokens
+// whose algorithm parser pins and whose key keys finds.
 type authenticator struct {
-	secret []byte
+	hook   func(*http.Request) (Claims, error)
+	keys   *verifier
+	parser *jwt.Parser
 	cookie string
 	retry  time.Duration
-	parser *jwt.Parser
+	leeway time.Duration
 }
 
+// newAuthenticator is buildAuthenticator for [New], which panics on a
+// programmer's mistake.
 func newAuthenticator(a *Auth) *authenticator {
-	if len(a.Secret) == 0 {
-		panic(ErrNoSecret)
+	au, err := buildAuthenticator(a)
+	if err != nil {
+		panic(err)
 	}
-	cookie := a.Cookie
-	if cookie == "" {
-		cookie = DefaultAuthCookie
+	return au
+}
+
+func buildAuthenticator(a *Auth) (*authenticator, error) {
+	hasKeys := len(a.Secret) > 0 || len(a.PublicKeys) > 0 || a.JWKS != nil
+	switch {
+	case a.Authenticate == nil && !hasKeys:
+		return nil, ErrNoSecret
+	case a.Authenticate != nil && hasKeys:
+		return nil, errors.New("httpedge: Auth.Authenticate replaces the token check: set it or Secret, PublicKeys and JWKS, not both")
+	case a.Leeway < 0 || a.Leeway > MaxLeeway:
+		return nil, fmt.Errorf("httpedge: Auth.Leeway %v: want 0 to %v", a.Leeway, MaxLeeway)
 	}
-	retry := a.ExpiryRetry
-	if retry <= 0 {
-		retry = time.Second
+	for _, k := range a.PublicKeys {
+		if err := usableKey(k); err != nil {
+			return nil, fmt.Errorf("httpedge: Auth.PublicKeys: %w", err)
+		}
 	}
-	return &authenticator{
-		secret: a.Secret,
-		cookie: cookie,
-		retry:  retry,
-		parser: jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithExpirationRequired()),
+	algs, err := a.algorithms()
+	if err != nil {
+		return nil, err
 	}
+	au := &authenticator{
+		hook:   a.Authenticate,
+		keys:   &verifier{secret: a.Secret, keys: a.PublicKeys, jwks: a.JWKS},
+		cookie: a.Cookie,
+		retry:  a.ExpiryRetry,
+		leeway: a.Leeway,
+	}
+	if au.cookie == "" {
+		au.cookie = DefaultAuthCookie
+	}
+	if au.retry <= 0 {
+		au.retry = time.Second
+	}
+	opts := []jwt.ParserOption{jwt.WithValidMethods(algs), jwt.WithExpirationRequired(), jwt.WithLeeway(a.Leeway)}
+	if len(a.Audience) > 0 {
+		opts = append(opts, jwt.WithAudience(a.Audience...))
+	}
+	if a.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(a.Issuer))
+	}
+	au.parser = jwt.NewParser(opts...)
+	return au, nil
 }
 
 // token finds the request's token and where it came from.
@@ -146,6 +244,18 @@ func (a *authenticator) token(r *http.Request) (string, tokenSource, error) {
 
 // authenticate returns the request's verified claims.
 func (a *authenticator) authenticate(r *http.Request) (*Claims, tokenSource, error) {
+	if a.hook != nil {
+		c, err := a.hook(r)
+		if err != nil {
+			return nil, fromHook, err
+		}
+		// A stream opened past its expiry would close at once and come
+		// back in a loop.
+		if c.ExpiresAt != nil && time.Since(c.ExpiresAt.Time) > a.leeway {
+			return nil, fromHook, errors.New("session expired")
+		}
+		return &c, fromHook, nil
+	}
 	raw, src, err := a.token(r)
 	if err != nil {
 		if errors.Is(err, errNoToken) {
@@ -153,14 +263,15 @@ func (a *authenticator) authenticate(r *http.Request) (*Claims, tokenSource, err
 		}
 		return nil, src, err
 	}
+	if len(raw) > MaxTokenBytes {
+		return nil, src, fmt.Errorf("invalid token: over %d bytes", MaxTokenBytes)
+	}
 	c := &Claims{}
-	if _, err := a.parser.ParseWithClaims(raw, c, a.key); err != nil {
+	if _, err := a.parser.ParseWithClaims(raw, c, a.keys.keyfunc(r.Context())); err != nil {
 		return nil, src, fmt.Errorf("invalid token: %w", err)
 	}
 	return c, src, nil
 }
-
-func (a *authenticator) key(*jwt.Token) (any, error) { return a.secret, nil }
 
 // authenticate checks the request's token when auth is on. When ok is
 // false it has answered 401. Without auth, claims is nil.
@@ -191,7 +302,8 @@ func (s *Server) forbidden(w http.ResponseWriter, r *http.Request, c *Claims, ac
 	writeError(w, http.StatusForbidden, fmt.Sprintf("the token does not allow %s on channel %q", action, channel))
 }
 
-// closeAtExpiry closes st with the retry hint when its token expires: the
+// closeAtExpiry closes st with the retry hint when its token expires
+// (with the leeway, past which a reconnect with it is refused): the
 // browser reconnects and presents whatever token it has by then (a
 // refreshed cookie), which is checked like any other. stop cancels the
 // timer.
@@ -199,7 +311,7 @@ func (s *Server) closeAtExpiry(st *actors.Stream, c *Claims) (stop func()) {
 	if c == nil || c.ExpiresAt == nil {
 		return func() {}
 	}
-	t := time.AfterFunc(time.Until(c.ExpiresAt.Time), func() {
+	t := time.AfterFunc(time.Until(c.ExpiresAt.Time)+s.auth.leeway, func() {
 		st.CloseWith(actors.Expired, s.auth.retry)
 	})
 	return func() { t.Stop() }

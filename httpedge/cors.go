@@ -128,11 +128,11 @@ func newCrossOrigin(origins []string) *http.CrossOriginProtection {
 // crossOriginRefused says why a publish from a browser on another origin
 // is refused, or returns nil. Requests without Origin or Sec-Fetch-Site
 // (curl, backends) and same-origin ones pass. With "*" listed, any origin
-// may publish, but not with a token from the cookie: "*" never grants
-// credentials.
+// may publish, but not with a token from the cookie (or a request that
+// Auth.Authenticate admitted): "*" never grants credentials.
 func (s *Server) crossOriginRefused(r *http.Request, src tokenSource) error {
 	err := s.crossOrigin.Check(r)
-	if err == nil || (s.cors.any && src != fromCookie) {
+	if err == nil || (s.cors.any && src != fromCookie && src != fromHook) {
 		return nil
 	}
 	return fmt.Errorf("cross-origin publish refused: %q is not in the hub's allowed origins", r.Header.Get("Origin"))

@@ -7,6 +7,10 @@
 // [ConnLimiter] bounds the connections a listener holds, in all and per
 // peer address, closing idle ones first when full.
 //
+// [Auth] checks tokens (HS256, RS256, ES256, EdDSA; keys from a secret,
+// PEM or a [JWKS]) or hands the decision to the application's own
+// sessions.
+//
 // The wire format and the spec parser live in the top-level package
 // [github.com/squall-sse/squall/sse], which every layer imports and which
 // depends on the standard library only.
@@ -17,6 +21,11 @@
 // hub and parks in Stream.Wait; the stream's connection actor does every
 // write. A producer given to StreamHandler runs on its own goroutine, which
 // the handler waits for before it returns.
+//
+// A [JWKS] runs one goroutine that refreshes the key set; a token with an
+// unknown kid fetches it on the request's goroutine, which other requests
+// with unknown kids wait for. Its owner (the caller of [NewJWKS]) ends it
+// with Close, after the server.
 //
 // # Shutdown
 //

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -18,6 +19,12 @@ import (
 // metrics and the demo page.
 type edgeOptions struct {
 	jwtSecret       string
+	jwtPublicKey    string
+	jwksURL         string
+	jwtAudience     list
+	jwtIssuer       string
+	jwtLeeway       time.Duration
+	jwtAlgorithms   list
 	authCookie      string
 	corsOrigins     originList
 	maxStreams      int
@@ -25,10 +32,18 @@ type edgeOptions struct {
 	maxChannels     int
 	trustProxy      bool
 	demo            bool
+
+	jwks *httpedge.JWKS // closed by close
 }
 
 func (e *edgeOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.jwtSecret, "jwt-secret", "", "HS256 secret that turns auth on (prefer SQUALL_JWT_SECRET: flags show in ps)")
+	fs.StringVar(&e.jwtPublicKey, "jwt-public-key", "", "PEM file of public keys (RSA, ECDSA, Ed25519) that turns auth on for RS256, ES256 and EdDSA tokens")
+	fs.StringVar(&e.jwksURL, "jwks-url", "", "URL of an identity provider's JSON Web Key Set that turns auth on for RS256, ES256 and EdDSA tokens; fetched at start, every 10m, and on an unknown kid (at most once a minute)")
+	fs.Var(&e.jwtAudience, "jwt-audience", "accepted token audience (aud); repeatable or comma-separated; empty does not check aud")
+	fs.StringVar(&e.jwtIssuer, "jwt-issuer", "", "required token issuer (iss); empty does not check iss")
+	fs.DurationVar(&e.jwtLeeway, "jwt-leeway", 0, "clock skew allowed on exp and nbf, at most 5m")
+	fs.Var(&e.jwtAlgorithms, "jwt-algorithms", "token algorithms accepted, comma-separated; empty: HS256 with --jwt-secret, RS256, ES256 and EdDSA with keys")
 	fs.StringVar(&e.authCookie, "auth-cookie", httpedge.DefaultAuthCookie, "cookie a token may come in (for EventSource withCredentials)")
 	fs.Var(&e.corsOrigins, "cors-origin", `origin allowed to call the API from a browser, scheme://host[:port] or "*"; repeatable or comma-separated`)
 	fs.IntVar(&e.maxStreams, "max-streams", httpedge.DefaultMaxStreams, "streams open at once, all clients (503 above); 0 disables")
@@ -55,6 +70,20 @@ func (l *originList) Set(v string) error {
 	return nil
 }
 
+// list is a repeatable flag of comma-separated values.
+type list []string
+
+func (l *list) String() string { return strings.Join(*l, ",") }
+
+func (l *list) Set(v string) error {
+	for s := range strings.SplitSeq(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
 // minSecret is the shortest HS256 secret that is not a warning: a short
 // one can be brute-forced from any token.
 const minSecret = 32
@@ -77,16 +106,69 @@ func (e *edgeOptions) configure(cfg *httpedge.Config, log *slog.Logger) (*httped
 	cfg.TrustProxy = e.trustProxy
 	cfg.CORSOrigins = e.corsOrigins
 	cfg.Demo = e.demo
-	if e.jwtSecret != "" {
-		if len(e.jwtSecret) < minSecret {
-			log.Warn("the JWT secret is short: use 32 random bytes or more", "bytes", len(e.jwtSecret))
-		}
-		cfg.Auth = &httpedge.Auth{Secret: []byte(e.jwtSecret), Cookie: e.authCookie}
+	auth, err := e.auth(log)
+	if err != nil {
+		return nil, err
 	}
+	cfg.Auth = auth
 	cfg.Metrics = httpedge.NewMetrics()
 	log.Info("edge", "auth", cfg.Auth != nil, "cors_origins", []string(e.corsOrigins),
 		"max_streams", e.maxStreams, "max_streams_per_ip", e.maxStreamsPerIP, "trust_proxy", e.trustProxy, "demo", e.demo)
 	return cfg.Metrics, nil
+}
+
+// auth builds the token check from the flags; nil when no key is given.
+// A JWKS is fetched here, so a wrong URL fails the start.
+func (e *edgeOptions) auth(log *slog.Logger) (*httpedge.Auth, error) {
+	a := &httpedge.Auth{Cookie: e.authCookie, Audience: e.jwtAudience, Issuer: e.jwtIssuer,
+		Leeway: e.jwtLeeway, Algorithms: e.jwtAlgorithms}
+	if e.jwtSecret != "" {
+		if len(e.jwtSecret) < minSecret {
+			log.Warn("the JWT secret is short: use 32 random bytes or more", "bytes", len(e.jwtSecret))
+		}
+		a.Secret = []byte(e.jwtSecret)
+	}
+	if e.jwtPublicKey != "" {
+		pem, err := os.ReadFile(e.jwtPublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("--jwt-public-key: %w", err)
+		}
+		if a.PublicKeys, err = httpedge.ParsePublicKeys(pem); err != nil {
+			return nil, fmt.Errorf("--jwt-public-key %s: %w", e.jwtPublicKey, err)
+		}
+	}
+	if a.Secret == nil && a.PublicKeys == nil && e.jwksURL == "" {
+		if len(e.jwtAudience) > 0 || e.jwtIssuer != "" || e.jwtLeeway != 0 || len(e.jwtAlgorithms) > 0 {
+			return nil, errors.New("--jwt-audience, --jwt-issuer, --jwt-leeway and --jwt-algorithms need --jwt-secret, --jwt-public-key or --jwks-url")
+		}
+		return nil, nil
+	}
+	// Checked before the JWKS is fetched: a typo in a flag should not
+	// wait on the network.
+	probe := *a
+	if e.jwksURL != "" {
+		probe.JWKS = &httpedge.JWKS{}
+	}
+	if err := probe.Validate(); err != nil {
+		return nil, fmt.Errorf("auth flags: %w", err)
+	}
+	if e.jwksURL != "" {
+		jwks, err := httpedge.NewJWKS(context.Background(), httpedge.JWKSConfig{URL: e.jwksURL, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("--jwks-url: %w", err)
+		}
+		a.JWKS, e.jwks = jwks, jwks
+	}
+	log.Info("auth", "hs256", a.Secret != nil, "public_keys", len(a.PublicKeys), "jwks_url", e.jwksURL,
+		"audience", []string(e.jwtAudience), "issuer", e.jwtIssuer, "leeway", e.jwtLeeway)
+	return a, nil
+}
+
+// close stops what configure started.
+func (e *edgeOptions) close() {
+	if e.jwks != nil {
+		_ = e.jwks.Close()
+	}
 }
 
 // drainRetry is the base reconnect hint of a drain; each stream gets it plus

@@ -196,6 +196,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	defer o.edge.close()
 	cfg.Observer = metrics
 	mode := "memory"
 	var relay *redisrelay.Relay
