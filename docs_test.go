@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/squall-sse/squall"
+	"github.com/squall-sse/squall/internal/redistest"
 	"github.com/squall-sse/squall/internal/ssetest"
 )
 
@@ -365,10 +365,7 @@ data: {"id":"abc","status":"paid"}` + "\n\n"
 
 	channel, payload, ok := strings.Cut(strings.TrimPrefix(cmd, "PUBLISH "), " ")
 	require.True(t, ok)
-	opt, err := redis.ParseURL(sharedRedis)
-	require.NoError(t, err)
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	rdb := redistest.Client(t, sharedRedis)
 	channel = prefix + strings.TrimPrefix(channel, "sse")
 	require.NoError(t, rdb.Publish(t.Context(), channel, strings.Trim(payload, "'")).Err())
 	assert.Equal(t, want, c.NextFrame(t))

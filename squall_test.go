@@ -2,8 +2,6 @@ package squall_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,42 +10,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/squall-sse/squall"
+	"github.com/squall-sse/squall/internal/redistest"
 	"github.com/squall-sse/squall/internal/ssetest"
 	"github.com/squall-sse/squall/sse"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// sharedRedis is the redis-server every machine running the suite has.
-const sharedRedis = "redis://127.0.0.1:6379/0"
+const sharedRedis = redistest.SharedURL
 
 const wait = 10 * time.Second
 
-// newPrefix returns a Redis prefix no other test uses and deletes its keys
-// at cleanup.
-func newPrefix(t *testing.T) string {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	prefix := "squalltest-" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		opt, err := redis.ParseURL(sharedRedis)
-		require.NoError(t, err)
-		rdb := redis.NewClient(opt)
-		defer rdb.Close()
-		ctx := context.Background()
-		for iter := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator(); iter.Next(ctx); {
-			rdb.Del(ctx, iter.Val())
-		}
-	})
-	return prefix
-}
+func newPrefix(t *testing.T) string { return redistest.Prefix(t, sharedRedis) }
 
 // mounted is a broker under /sse/ in a mux that has a route of its own, behind
 // a real HTTP server; it is shut down, then the server closed, at cleanup.
