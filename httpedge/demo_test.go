@@ -35,7 +35,7 @@ func TestDemoPage(t *testing.T) {
 		ctype    string
 		contains string
 	}{
-		{"/", 200, "text/html; charset=utf-8", `<script src="/demo/app.js" defer></script>`},
+		{"/", 200, "text/html; charset=utf-8", `<script src="demo/app.js" defer></script>`},
 		{"/demo/app.js", 200, "text/javascript; charset=utf-8", "new EventSource(url, { withCredentials: true })"},
 		{"/demo/style.css", 200, "text/css; charset=utf-8", ".status[data-state=open]"},
 		{"/demo/index.html", 404, "application/json", "no such demo asset"},

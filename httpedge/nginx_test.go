@@ -18,7 +18,7 @@ import (
 	"github.com/squall-sse/squall/httpedge"
 )
 
-// nginxConf is the proxy configuration the README documents, with a read
+// nginxConf is the proxy configuration docs/proxies.md documents, with a read
 // timeout short enough for a test (in production: above the heartbeat, e.g.
 // 60s with 15s heartbeats).
 const nginxConf = `

@@ -14,6 +14,7 @@ import (
 	"github.com/squall-sse/squall/actors/actorstest"
 	"github.com/squall-sse/squall/httpedge"
 	"github.com/squall-sse/squall/internal/ssetest"
+	"github.com/squall-sse/squall/sse"
 )
 
 func TestPublishWireFormat(t *testing.T) {
@@ -33,6 +34,7 @@ func TestPublishWireFormat(t *testing.T) {
 		{"null", `{"channel":"orders","data":null}`, "", `null`, "", 0},
 		{"html not escaped in json", `{"channel":"orders","data":{"h":"<a>&"}}`, "", `{"h":"<a>&"}`, "", 0},
 		{"named event with id and retry", `{"channel":"orders","data":"x","event":"order_update","id":"42","retry":3000}`, "order_update", "x", "42", 3 * time.Second},
+		{"retry 0 is a hint, not none", `{"channel":"orders","data":"y","retry":0}`, "", "y", "", sse.RetryZero},
 		{"multi-line LF", `{"channel":"orders","data":"a\nb\nc"}`, "", "a\nb\nc", "", 0},
 		{"multi-line CRLF", `{"channel":"orders","data":"a\r\nb"}`, "", "a\nb", "", 0},
 		{"lone CR", `{"channel":"orders","data":"a\rb"}`, "", "a\nb", "", 0},
@@ -54,6 +56,16 @@ func TestPublishWireFormat(t *testing.T) {
 			assert.Equal(t, tt.wantRetry, ev.Retry, "retry")
 		})
 	}
+}
+
+// The Python SDK sends "retry": 0 (reconnect at once); it must reach the
+// stream as the line "retry: 0", not vanish as "no hint".
+func TestPublishRetryZeroWritesTheLine(t *testing.T) {
+	s := newHubServer(t, actors.Config{}, httpedge.Config{})
+	c := ssetest.Subscribe(t, s.srv.URL+"/events?channel=orders", ssetest.Options{Frames: true})
+	code, out := s.publish(t, `{"channel":"orders","data":"now","id":"z1","retry":0}`)
+	require.Equal(t, http.StatusAccepted, code, "publish: %v", out)
+	assert.Equal(t, "id: z1\nretry: 0\ndata: now\n\n", c.NextFrame(t))
 }
 
 func TestPublishRejectsBadInput(t *testing.T) {

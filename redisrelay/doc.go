@@ -57,7 +57,7 @@
 //
 // # Envelope
 //
-// Every message on PREFIX:C is a JSON object (the README documents it for
+// Every message on PREFIX:C is a JSON object (docs/redis-envelope.md documents it for
 // publishers in any language). The four fields of the Python SDK (tempest-fastapi-sdk
 // SSEBroker(redis=...)):
 //

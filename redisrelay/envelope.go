@@ -177,8 +177,8 @@ func appendBody(dst []byte, ev sse.Event) []byte {
 		dst = appendJSONString(dst, ev.Event)
 	}
 	dst = append(dst, `,"retry":`...)
-	if ev.Retry > 0 {
-		dst = strconv.AppendInt(dst, ev.Retry.Milliseconds(), 10)
+	if ev.Retry != 0 { // negative is sse.RetryZero: "retry": 0
+		dst = strconv.AppendInt(dst, max(0, ev.Retry.Milliseconds()), 10)
 	} else {
 		dst = append(dst, "null"...)
 	}

@@ -26,7 +26,7 @@ func TestDecodeEnvelope(t *testing.T) {
 			want: decoded{ev: sse.Event{Data: []byte("d"), ID: "x", Retry: 250 * time.Millisecond}, pos: actors.Pos{Ms: 17, Seq: 3}}},
 		{name: "string data decoded", payload: `{"data":"a\nb\u00e9"}`, want: decoded{ev: sse.Event{Data: []byte("a\nbé")}}},
 		{name: "null pos is live", payload: `{"data":"x","pos":null}`, want: decoded{ev: sse.Event{Data: []byte("x")}}},
-		{name: "zero retry", payload: `{"data":"x","retry":0}`, want: decoded{ev: sse.Event{Data: []byte("x")}}},
+		{name: "zero retry", payload: `{"data":"x","retry":0}`, want: decoded{ev: sse.Event{Data: []byte("x"), Retry: sse.RetryZero}}},
 		{name: "missing data", payload: `{"id":"1"}`, bad: true},
 		{name: "array", payload: `[]`, bad: true},
 		{name: "trailing garbage", payload: `{"data":1} x`, bad: true},

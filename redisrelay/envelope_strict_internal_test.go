@@ -49,7 +49,6 @@ func TestInputErrorsAreInvalidPublish(t *testing.T) {
 		{"bad channel", "a b", sse.Event{}, sse.ErrInvalidChannel},
 		{"long channel", strings.Repeat("a", sse.MaxChannel+1), sse.Event{}, sse.ErrInvalidChannel},
 		{"id with LF", "c", sse.Event{ID: "1\n2"}, sse.ErrInvalidField},
-		{"negative retry", "c", sse.Event{Retry: -1}, sse.ErrInvalidRetry},
 		{"data not UTF-8", "c", sse.Event{Data: []byte("\xff")}, ErrNotUTF8},
 		{"id over the bound", "c", sse.Event{ID: strings.Repeat("x", sse.MaxID+1)}, nil},
 		{"retry over the bound", "c", sse.Event{Retry: sse.MaxRetry + time.Millisecond}, nil},

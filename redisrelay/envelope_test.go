@@ -37,6 +37,7 @@ func TestPythonSDKMessagesReachSubscribers(t *testing.T) {
 		{"id and retry", `{"data": "x", "event": "e", "id": "42", "retry": 3000}`,
 			"id: 42\nevent: e\nretry: 3000\ndata: x\n\n"},
 		{"null data", `{"data": null, "event": null, "id": null, "retry": null}`, "data: null\n\n"},
+		{"retry 0 is written", `{"data": "r", "retry": 0}`, "retry: 0\ndata: r\n\n"},
 		{"number data", `{"data": 3.5}`, "data: 3.5\n\n"},
 		{"empty id is no id", `{"data": "y", "id": ""}`, "data: y\n\n"},
 		{"extra fields are ignored", `{"data": "z", "source": "worker-3"}`, "data: z\n\n"},
@@ -84,6 +85,11 @@ func TestSquallEnvelopeIsPythonCompatible(t *testing.T) {
 	assert.Equal(t, "plain\ntext \"q\" \x01", env["data"], "data is the event's bytes as a JSON string")
 	assert.Nil(t, env["event"], "no event name is null")
 	assert.Nil(t, env["retry"], "no retry is null")
+
+	_, err = a.relay.Publish(t.Context(), "orders", sse.Event{Data: []byte("now"), Retry: sse.RetryZero})
+	require.NoError(t, err)
+	env = receive()
+	assert.Equal(t, float64(0), env["retry"], "RetryZero travels as \"retry\": 0, not null")
 	_, isPos := actors.ParsePos(env["pos"].(string))
 	assert.True(t, isPos, "pos is the stream id: %v", env["pos"])
 	for _, k := range []string{"data", "event", "id", "retry"} {

@@ -58,11 +58,15 @@ const MaxRetry = (1 << 31) * time.Millisecond
 // ParseRetryMillis reads a reconnection hint given as a decimal integer of
 // milliseconds, the way a publish body and a Redis envelope carry it. It
 // returns an error wrapping [ErrInvalidRetry] for anything but an integer
-// from 0 to [MaxRetry].
+// from 0 to [MaxRetry]. The result is an [Event.Retry]: a hint of 0 gives
+// [RetryZero], so that the "retry: 0" the publisher asked for is written.
 func ParseRetryMillis(s string) (time.Duration, error) {
 	ms, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || ms < 0 || time.Duration(ms) > MaxRetry/time.Millisecond {
 		return 0, fmt.Errorf("%w: %q is not an integer of milliseconds from 0 to %d", ErrInvalidRetry, s, MaxRetry/time.Millisecond)
+	}
+	if ms == 0 {
+		return RetryZero, nil
 	}
 	return time.Duration(ms) * time.Millisecond, nil
 }

@@ -33,7 +33,7 @@ func TestParseRetryMillis(t *testing.T) {
 		in   string
 		want time.Duration
 	}{
-		{"0", 0},
+		{"0", RetryZero},
 		{"3000", 3 * time.Second},
 		{"2147483648", MaxRetry},
 	} {

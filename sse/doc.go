@@ -69,8 +69,8 @@
 //     returns ErrInvalidField; comments are split into several comment
 //     lines.
 //   - It accepts any int as retry, negative included. Squall takes a
-//     time.Duration, writes whole milliseconds and rejects negative values
-//     with ErrInvalidRetry.
+//     time.Duration and writes whole milliseconds; a publisher's hint
+//     must be 0 to MaxRetry, and 0 is written as "retry: 0" (RetryZero).
 //   - It JSON-encodes with Python's json.dumps defaults: ASCII-only output
 //     (\uXXXX escapes), spaces after ',' and ':', and str() for values JSON
 //     cannot encode. Squall writes compact UTF-8 JSON without HTML escaping

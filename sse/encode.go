@@ -32,8 +32,8 @@ func AppendEvent(dst []byte, e Event) ([]byte, error) {
 		dst = append(dst, e.Event...)
 		dst = append(dst, '\n')
 	}
-	if e.Retry > 0 {
-		dst = appendRetryLine(dst, e.Retry)
+	if ms, ok := e.retryMillis(); ok {
+		dst = appendRetryLine(dst, ms)
 	}
 	dst = appendLines(dst, "data", e.Data, bytes.IndexByte)
 	return append(dst, '\n'), nil
@@ -56,13 +56,13 @@ func AppendRetry(dst []byte, d time.Duration) []byte {
 	if d < 0 {
 		panic("sse: AppendRetry with negative duration " + d.String())
 	}
-	dst = appendRetryLine(dst, d)
+	dst = appendRetryLine(dst, d.Milliseconds())
 	return append(dst, '\n')
 }
 
-func appendRetryLine(dst []byte, d time.Duration) []byte {
+func appendRetryLine(dst []byte, ms int64) []byte {
 	dst = append(dst, "retry: "...)
-	dst = strconv.AppendInt(dst, d.Milliseconds(), 10)
+	dst = strconv.AppendInt(dst, ms, 10)
 	return append(dst, '\n')
 }
 

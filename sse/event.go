@@ -27,8 +27,25 @@ type Event struct {
 	// into LF. Empty data is sent as one "data:" line.
 	Data []byte
 	// Retry, when positive, is sent as a "retry:" line in whole
-	// milliseconds (truncated). Zero omits it; negative is invalid.
+	// milliseconds (truncated). Zero omits it. Negative sends "retry: 0"
+	// (reconnect at once), the way http.Cookie's MaxAge < 0 sends
+	// "Max-Age=0": the zero Event keeps meaning "no line". [RetryZero]
+	// names that value, and the parser returns it for "retry: 0".
 	Retry time.Duration
+}
+
+// RetryZero is the [Event.Retry] that writes "retry: 0". Any negative
+// Retry writes the same line; [Parser] and [ParseRetryMillis] return
+// exactly this value for a hint of 0.
+const RetryZero time.Duration = -1
+
+// retryMillis is the value the "retry:" line of e carries, and whether
+// there is a line at all.
+func (e Event) retryMillis() (int64, bool) {
+	if e.Retry == 0 {
+		return 0, false
+	}
+	return max(0, e.Retry.Milliseconds()), true
 }
 
 // ErrInvalidField is wrapped by the errors of [Event.Validate], [ValidID],
@@ -36,9 +53,8 @@ type Event struct {
 // LF or NUL. The wrapping error names the field and quotes its value.
 var ErrInvalidField = errors.New("sse: field contains CR, LF or NUL")
 
-// ErrInvalidRetry is wrapped by the errors of [Event.Validate] and
-// [AppendEvent] for a negative [Event.Retry], and of [ParseRetryMillis]
-// for a hint that is not an integer from 0 to [MaxRetry] milliseconds.
+// ErrInvalidRetry is wrapped by the errors of [ParseRetryMillis] for a
+// hint that is not an integer from 0 to [MaxRetry] milliseconds.
 var ErrInvalidRetry = errors.New("sse: invalid retry")
 
 // badFieldChars are the characters an id or event name cannot carry: CR and
@@ -48,16 +64,13 @@ var ErrInvalidRetry = errors.New("sse: invalid retry")
 const badFieldChars = "\r\n\x00"
 
 // Validate reports whether e can be encoded. It returns nil or an error
-// wrapping [ErrInvalidField] or [ErrInvalidRetry].
+// wrapping [ErrInvalidField].
 func (e Event) Validate() error {
 	if err := ValidID(e.ID); err != nil {
 		return err
 	}
 	if err := ValidName(e.Event); err != nil {
 		return err
-	}
-	if e.Retry < 0 {
-		return fmt.Errorf("%w: %v", ErrInvalidRetry, e.Retry)
 	}
 	return nil
 }

@@ -49,6 +49,8 @@ func FuzzRoundTrip(f *testing.F) {
 		{"bad\n", "", "x", 0},
 		{"", "bad\x00", "x", 0},
 		{"", "", "x", -time.Second},
+		{"", "", "x", RetryZero},
+		{"0", "reset", "retry zero", -1},
 		{"", "", "x", time.Duration(1<<63 - 1)},
 		{"\xEF\xBB\xBF", "", "\xEF\xBB\xBF", 0},
 	}
@@ -79,10 +81,16 @@ func FuzzRoundTrip(f *testing.F) {
 			Event: browserText([]byte(name)),
 			Data:  browserData(data),
 		}
+		// A negative Retry, and a positive one under a millisecond, write
+		// "retry: 0", which parses back as RetryZero; the stream's own
+		// reconnection time is then 0.
 		wantRetry := between
-		if e.Retry > 0 {
-			want.Retry = e.Retry.Truncate(time.Millisecond)
-			wantRetry = want.Retry
+		if e.Retry != 0 {
+			wantRetry = max(0, e.Retry.Truncate(time.Millisecond))
+			want.Retry = wantRetry
+			if wantRetry == 0 {
+				want.Retry = RetryZero
+			}
 		}
 
 		got := parseAll(bytes.NewReader(stream), nil)
@@ -230,6 +238,9 @@ func refParse(in []byte) parsed {
 					}
 					out.retry = time.Duration(ms) * time.Millisecond
 					blockRetry = out.retry
+					if ms == 0 {
+						blockRetry = RetryZero // Event.Retry's "retry: 0"
+					}
 				}
 			}
 		}

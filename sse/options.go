@@ -11,7 +11,8 @@ func WithEvent(name string) Option { return func(e *Event) { e.Event = name } }
 // WithID sets the event's id, which the browser resends as Last-Event-ID.
 func WithID(id string) Option { return func(e *Event) { e.ID = id } }
 
-// WithRetry sets the reconnection hint.
+// WithRetry sets the reconnection hint; [RetryZero] (or any negative)
+// writes "retry: 0", zero writes none.
 func WithRetry(d time.Duration) Option { return func(e *Event) { e.Retry = d } }
 
 // New builds a valid event from data and options, the way the Python SDK's

@@ -105,7 +105,8 @@ func (p *Parser) Retry() time.Duration { return p.retry }
 // The Event carries the last-event-ID buffer at dispatch time as ID (it
 // persists across events), the event type as sent (empty when the block
 // had no event field; callers treat "" as "message"), the data without its
-// final LF, and the retry value set inside this event's block (0 if none).
+// final LF, and the retry value set inside this event's block (0 if none;
+// [RetryZero] for "retry: 0", as [Event.Retry] represents it).
 //
 // At the end of input Next returns io.EOF, dropping an incomplete last
 // event. An error from the reader is returned as it is, after the events
@@ -311,6 +312,9 @@ func (p *Parser) processLine(line []byte) (Event, bool, error) {
 	case "retry":
 		if d, ok := parseRetry(value); ok {
 			p.retry, p.blockRetry = d, d
+			if d == 0 {
+				p.blockRetry = RetryZero // the block did set it: see Event.Retry
+			}
 		}
 	}
 	return Event{}, false, nil

@@ -135,6 +135,7 @@ func TestParser(t *testing.T) {
 		{name: "empty retry ignored", in: "retry: 5\n\nretry\nretry:\nretry: \n\n", wantRetry: 5 * ms},
 		{name: "huge retry clamped", in: "retry: 99999999999999999999999\n\n", wantRetry: time.Duration(maxRetryMS) * ms},
 		{name: "retry in dispatching block only", in: "retry: 5\ndata: a\n\ndata: b\n\n", want: []ev{{Data: "a", Retry: 5 * ms}, {Data: "b"}}, wantRetry: 5 * ms},
+		{name: "retry zero in dispatching block", in: "retry: 0\ndata: a\n\n", want: []ev{{Data: "a", Retry: RetryZero}}, wantRetry: 0},
 		{name: "retry in block without data", in: "retry: 5\n\ndata: x\n\n", want: []ev{{Data: "x"}}, wantRetry: 5 * ms},
 		{name: "unknown fields ignored", in: "foo: bar\ndata: x\nData: y\nDATA: z\n data: q\ndata : r\nid : 5\nretry : 5\n\n", want: []ev{{Data: "x"}}},
 		{name: "field with no colon", in: "data\nid\nevent\nretry\nfoo\n\n", want: []ev{{Data: ""}}},

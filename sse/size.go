@@ -21,8 +21,8 @@ func EncodedLen(e Event) int {
 	if e.Event != "" {
 		n += len("event: ") + len(e.Event) + 1
 	}
-	if e.Retry > 0 {
-		n += len("retry: ") + digits(e.Retry.Milliseconds()) + 1
+	if ms, ok := e.retryMillis(); ok {
+		n += len("retry: ") + digits(ms) + 1
 	}
 	return n + dataLen(e.Data) + 1
 }

@@ -20,6 +20,8 @@ var sizeCases = []struct {
 	{"trailing CR", Event{Data: []byte("x\r")}},
 	{"retry under a ms", Event{Data: []byte("x"), Retry: time.Microsecond}},
 	{"huge retry", Event{Retry: time.Duration(1<<63 - 1)}},
+	{"retry zero", Event{Data: []byte("x"), Retry: RetryZero}},
+	{"retry negative", Event{Data: []byte("x"), Retry: -time.Hour}},
 	{"newlines", Event{ID: "1712345678901-0", Data: []byte(strings.Repeat("\n", 1000))}},
 }
 

@@ -22,7 +22,7 @@ function names(list) {
 function subscribe() {
   if (source) source.close();
   const channel = $('sub-channel').value.trim();
-  const url = new URL('/events', location.href);
+  const url = new URL('events', location.href) // relative: works under a mount prefix;
   url.searchParams.set('channel', channel);
   const token = $('token').value.trim();
   if (token) url.searchParams.set('access_token', token);
@@ -98,7 +98,7 @@ async function publish(ev) {
   const token = $('token').value.trim();
   if (token) headers.Authorization = `Bearer ${token}`;
   try {
-    const resp = await fetch('/publish', { method: 'POST', headers, body: JSON.stringify(body), credentials: 'same-origin' });
+    const resp = await fetch('publish', { method: 'POST', headers, body: JSON.stringify(body), credentials: 'same-origin' });
     const answer = await resp.json().catch(() => ({}));
     if (resp.ok) {
       out.className = 'ok';

@@ -1,0 +1,106 @@
+package squall_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/squall-sse/squall"
+	"github.com/squall-sse/squall/sse"
+)
+
+// snippetPage runs the README's browser snippet as it is; show is the
+// page's own function, as it would be the reader's.
+const snippetPage = `<!doctype html><meta charset="utf-8"><title>snippet</title><ul id="log"></ul>
+<script>
+function show(data, id) {
+  const li = document.createElement('li');
+  li.dataset.id = id;
+  li.textContent = JSON.stringify(data);
+  document.getElementById('log').append(li);
+}
+const es = new EventSource('/sse/events?channel=orders', { withCredentials: true });
+es.addEventListener('order_update', (e) => show(JSON.parse(e.data), e.lastEventId));
+es.onopen = () => { document.body.dataset.open = 'yes'; };
+</script>`
+
+// TestBrowserSnippet runs the README's EventSource snippet in headless
+// Chromium against a broker mounted under /sse/: the named event arrives
+// with its JSON data and its id.
+func TestBrowserSnippet(t *testing.T) {
+	b, err := squall.New(squall.Config{})
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /app", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, snippetPage)
+	})
+	mux.Handle("/sse/", b)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		assert.NoError(t, b.Shutdown(ctx))
+		srv.Close()
+	})
+	ctx := browser(t)
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/app"),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-open="yes"]`)),
+	), "the snippet's EventSource opens")
+	id, err := b.Publish(t.Context(), "orders", map[string]any{"orderId": "abc", "status": "paid"}, sse.WithEvent("order_update"))
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#log li`))), "the event arrives")
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#log li`)))
+	require.NoError(t, err)
+	attrs, err := chromedp.Run(ctx, chromedp.Attributes(chromedp.CSS(`#log li`)))
+	require.NoError(t, err)
+	gotID := attrs["data-id"]
+	assert.JSONEq(t, `{"orderId":"abc","status":"paid"}`, text, "the JSON data, parsed")
+	assert.Equal(t, id, gotID, "e.lastEventId is the event's id")
+}
+
+// browser starts headless Chromium with a fresh profile; cleanup closes it
+// and waits for the process to exit. A missing browser fails the test
+// (scripts/deps.sh installs it) unless SQUALL_SKIP_BROWSER=1.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if os.Getenv("SQUALL_SKIP_BROWSER") == "1" {
+		t.Skip("SQUALL_SKIP_BROWSER=1")
+	}
+	path := ""
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	require.NotEmpty(t, path, "chromium is not installed: run scripts/deps.sh (or set SQUALL_SKIP_BROWSER=1)")
+	ctx, cancelTimeout := context.WithTimeout(context.Background(), 60*time.Second)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		closeCtx, cancel := context.WithTimeout(bctx, 10*time.Second)
+		defer cancel()
+		_ = chromedp.Cancel(closeCtx)
+		cancelBrowser()
+		cancelAlloc()
+		cancelTimeout()
+	})
+	return bctx
+}

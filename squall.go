@@ -1,0 +1,255 @@
+package squall
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall/httpedge"
+	"github.com/squall-sse/squall/redisrelay"
+	"github.com/squall-sse/squall/sse"
+)
+
+// Config configures a [Broker]. The zero value is an in-memory broker with
+// the binary's defaults, auth off and no demo page.
+type Config struct {
+	// RedisURL turns on cluster mode: redis://[user:password@]host:port/db,
+	// rediss:// for TLS, or unix://path. Empty (with Redis nil) runs in
+	// memory.
+	RedisURL string
+	// Redis configures the Redis connections instead of RedisURL (a custom
+	// TLS config, a dialer). The broker copies it.
+	Redis *redis.Options
+	// RedisPrefix names the Redis channels (PREFIX:CHANNEL) and history
+	// streams; the same on every node. Empty means "sse", the Python SDK's.
+	RedisPrefix string
+
+	// History is how many events each channel keeps for Last-Event-ID
+	// resume, in memory or in Redis. Zero means 1000; negative disables
+	// history.
+	History int
+	// HistoryTTL is how long a kept event stays replayable. Zero means 10m;
+	// negative keeps events by count only.
+	HistoryTTL time.Duration
+
+	// Auth, when set, requires a token on /events and /publish (HS256 JWT,
+	// see [httpedge.Claims]). Nil serves everyone.
+	Auth *httpedge.Auth
+	// CORSOrigins lists the origins whose pages may call the API from a
+	// browser (see httpedge.Config). Empty: same-origin pages only.
+	CORSOrigins []string
+	// Heartbeat is the idle time before a ": keepalive" comment. Zero
+	// means 15s; negative disables heartbeats.
+	Heartbeat time.Duration
+	// MaxBody is the largest publish body, in bytes. Zero means 1 MiB;
+	// negative means no limit.
+	MaxBody int64
+	// MaxStreams bounds the streams open at once (503 above). Zero means
+	// httpedge.DefaultMaxStreams; negative means no limit.
+	MaxStreams int
+	// Demo serves the demo page at the mount point's root.
+	Demo bool
+
+	// Logger gets the broker's logs. Nil discards them.
+	Logger *slog.Logger
+	// System is a protoactor actor system to run in. Nil means the broker
+	// creates its own, quiet one; a system passed in is never shut down.
+	System *actor.ActorSystem
+}
+
+// Broker is a working Squall hub: its HTTP API as an [http.Handler], its
+// hub and, in cluster mode, the Redis relay that feeds it.
+type Broker struct {
+	hub     *actors.Hub
+	edge    *httpedge.Server
+	relay   *redisrelay.Relay // nil in memory mode
+	metrics *httpedge.Metrics
+
+	closed   atomic.Bool
+	shutOnce sync.Once
+	shutErr  error
+}
+
+// ErrClosed is what [Broker.Ready] returns once Shutdown has begun.
+var ErrClosed = errors.New("squall: broker shut down")
+
+// drainRetry is the base reconnect hint streams get at Shutdown; each gets
+// up to as much again of jitter, so clients do not come back in step.
+const drainRetry = time.Second
+
+// New builds a broker from cfg: in memory, or in cluster mode when
+// cfg.RedisURL or cfg.Redis is set, with its relay already started. It
+// returns at once; [Broker.Ready] (and GET readyz) reports when the relay
+// is subscribed. It fails on a malformed Redis URL; a Redis that is down
+// only makes the broker not ready until it comes back.
+func New(cfg Config) (*Broker, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	metrics := httpedge.NewMetrics()
+	hcfg := actors.Config{System: cfg.System, Logger: log, Heartbeat: cfg.Heartbeat,
+		History: cfg.History, HistoryTTL: cfg.HistoryTTL, Observer: metrics}
+	relay, err := newRelay(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if relay != nil {
+		hcfg.Cluster = relay
+	}
+	hub := actors.New(hcfg)
+	ecfg := httpedge.Config{Hub: hub, Logger: log, MaxBody: cfg.MaxBody, MaxStreams: cfg.MaxStreams,
+		Auth: cfg.Auth, CORSOrigins: cfg.CORSOrigins, Metrics: metrics, Demo: cfg.Demo}
+	if relay != nil {
+		startRelay(relay, hub, &ecfg, metrics)
+	}
+	return &Broker{hub: hub, edge: httpedge.New(ecfg), relay: relay, metrics: metrics}, nil
+}
+
+// newRelay is the only code that knows redisrelay.Config: nil in memory
+// mode. History settings have one convention (zero: default; negative:
+// off), the same in actors.Config and redisrelay.Config, so they pass as
+// they are.
+func newRelay(cfg Config, log *slog.Logger) (*redisrelay.Relay, error) {
+	if cfg.RedisURL == "" && cfg.Redis == nil {
+		return nil, nil
+	}
+	return redisrelay.New(redisrelay.Config{URL: cfg.RedisURL, Options: cfg.Redis, Prefix: cfg.RedisPrefix,
+		History: cfg.History, HistoryTTL: cfg.HistoryTTL, Logger: log})
+}
+
+// startRelay joins the two halves: the hub publishes and replays through
+// the relay (its Cluster), the relay delivers into the hub (its sink, which
+// adopts the relay actor), and readiness and the relay's drop counters
+// reach /readyz and /metrics.
+func startRelay(relay *redisrelay.Relay, hub *actors.Hub, ecfg *httpedge.Config, m *httpedge.Metrics) {
+	relay.Start(hub.System(), hub)
+	ecfg.Ready = relay.Ready
+	m.SetRelayReady(relay.Ready)
+	m.SetRelayDrops(relay.Malformed, relay.Oversize)
+}
+
+// ServeHTTP serves the API: GET events, POST publish, GET healthz, readyz
+// and metrics, and the demo page. Mounted on an [http.ServeMux] under a
+// subtree pattern such as "/sse/", it serves /sse/events and so on: it
+// strips the pattern's path itself. Behind another router, wrap it in
+// http.StripPrefix("/sse", broker).
+func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := mountPrefix(r.Pattern); p != "" && strings.HasPrefix(r.URL.Path, p+"/") {
+		http.StripPrefix(p, b.edge).ServeHTTP(w, r)
+		return
+	}
+	b.edge.ServeHTTP(w, r)
+}
+
+// mountPrefix returns the path a ServeMux subtree pattern ("/sse/",
+// "GET example.com/sse/") mounts at, without its final slash: "" for the
+// root, for an exact pattern and for one with wildcards, whose matched
+// prefix the pattern alone does not give.
+func mountPrefix(pattern string) string {
+	if _, rest, ok := strings.Cut(pattern, " "); ok {
+		pattern = strings.TrimLeft(rest, " \t")
+	}
+	i := strings.IndexByte(pattern, '/')
+	if i < 0 {
+		return ""
+	}
+	path := pattern[i:]
+	if !strings.HasSuffix(path, "/") || strings.Contains(path, "{") {
+		return ""
+	}
+	return strings.TrimSuffix(path, "/")
+}
+
+// Publish sends data on channel from Go, as POST publish does without its
+// auth check, and returns the event's id. data goes raw when it is a
+// string or []byte, as compact JSON otherwise; opts set the event name, id
+// and retry hint.
+func (b *Broker) Publish(ctx context.Context, channel string, data any, opts ...sse.Option) (string, error) {
+	ev, err := sse.New(data, opts...)
+	if err != nil {
+		return "", err
+	}
+	return b.hub.Publish(ctx, channel, ev)
+}
+
+// Ready reports whether the broker can take and deliver events: nil in
+// memory mode until Shutdown, and in cluster mode once the relay is
+// subscribed and Redis takes writes; [ErrClosed] from Shutdown on.
+func (b *Broker) Ready() error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	if b.relay != nil {
+		return b.relay.Ready()
+	}
+	return nil
+}
+
+// readyPoll is how often WaitReady looks: the relay reports its state
+// without a signal to wait on.
+const readyPoll = 10 * time.Millisecond
+
+// WaitReady returns nil once [Broker.Ready] does, or ctx.Err() with the
+// last reason: for a program that must not take traffic (or a test that
+// must not publish) before the relay is subscribed.
+func (b *Broker) WaitReady(ctx context.Context) error {
+	t := time.NewTicker(readyPoll)
+	defer t.Stop()
+	for {
+		err := b.Ready()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// Hub is the broker's hub, for what the broker does not wrap (opening a
+// stream from a handler of your own with [actors.Hub.Open]).
+func (b *Broker) Hub() *actors.Hub { return b.hub }
+
+// Registry holds the broker's Prometheus metrics (served at metrics), to
+// gather into a registry of your own.
+func (b *Broker) Registry() *prometheus.Registry { return b.metrics.Registry() }
+
+// Shutdown stops the broker in order: readyz turns 503 and new streams are
+// refused; open streams get a jittered "retry:" hint and close (spread
+// over the first half of ctx's deadline, if it has one); the hub stops;
+// then the relay, so publishes in flight during the drain still reach
+// Redis. Call it before your http.Server's Shutdown, which would otherwise
+// wait on the streams. It is idempotent and returns ctx.Err() when ctx
+// ends first; the rest of the shutdown then carries on without waiting for
+// stuck writes.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.shutOnce.Do(func() {
+		b.closed.Store(true)
+		var spread time.Duration
+		if d, ok := ctx.Deadline(); ok {
+			spread = time.Until(d) / 2
+		}
+		errs := []error{b.edge.Drain(ctx, spread, drainRetry), b.hub.Shutdown(ctx)}
+		if b.relay != nil {
+			errs = append(errs, b.relay.Shutdown(ctx))
+		}
+		if err := errors.Join(errs...); err != nil {
+			b.shutErr = cmp.Or(ctx.Err(), err)
+		}
+	})
+	return b.shutErr
+}
