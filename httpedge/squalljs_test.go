@@ -224,12 +224,13 @@ func hostileEvents() string {
 
 // TestSquallJSUnits checks the client's pure parts and its handling of a
 // hostile server in Chromium: backoff bounds, which ids are kept and sent
-// back, handler lookup by event name, and giving up after maxRetries.
+// back, handler lookup by event name, reconnecting when the page comes
+// back, and giving up after maxRetries.
 func TestSquallJSUnits(t *testing.T) {
 	var mu sync.Mutex
 	var resumes []string // lastEventId of each request to /hostile
 	var failing atomic.Int32
-	s := newHubServer(t, actors.Config{}, httpedge.Config{})
+	s := newHubServer(t, actors.Config{History: 100}, httpedge.Config{})
 	s.edge.Handle("/harness", http.HandlerFunc(serveHarness))
 	s.edge.Handle("/hostile", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
@@ -306,6 +307,34 @@ for (const name of ['message', '__proto__', 'hasOwnProperty', 'constructor']) hs
 			"a __proto__ key stays the parsed object's own key")
 		evalJS(t, ctx, `hs.close()`)
 		assert.Equal(t, "closed", jsValue[string](t, ctx, `hs.state`))
+	})
+
+	t.Run("page lifecycle", func(t *testing.T) {
+		evalJS(t, ctx, `
+window.life = [];
+window.ls = new squall.SquallStream('/events?channel=life', { initialDelay: 60000, maxDelay: 60000 });
+ls.on('message', (data) => life.push(data));
+`)
+		waitJS(t, ctx, `ls.state === 'open'`, "the stream opens")
+		s.mustPublish(t, "life", "e1")
+		waitJS(t, ctx, `life.length === 1`, "e1 arrives")
+
+		// Into the back/forward cache: the stream closes, and nothing
+		// reconnects until the page is shown again.
+		evalJS(t, ctx, `dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }))`)
+		assert.Equal(t, "reconnecting", jsValue[string](t, ctx, `ls.state`))
+		s.mustPublish(t, "life", "e2")
+		evalJS(t, ctx, `dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }))`)
+		waitJS(t, ctx, `ls.state === 'open' && life.length === 2`, "back from the cache at once (not after the 60 s backoff), resuming")
+
+		// Frozen, then online: the same, from the Page Lifecycle events.
+		evalJS(t, ctx, `dispatchEvent(new Event('freeze'))`)
+		assert.Equal(t, "reconnecting", jsValue[string](t, ctx, `ls.state`))
+		s.mustPublish(t, "life", "e3")
+		evalJS(t, ctx, `dispatchEvent(new Event('online'))`)
+		waitJS(t, ctx, `ls.state === 'open' && life.length === 3`, "online reconnects at once, resuming")
+		assert.Equal(t, []string{"e1", "e2", "e3"}, jsValue[[]string](t, ctx, `life`))
+		evalJS(t, ctx, `ls.close()`)
 	})
 
 	t.Run("maxRetries", func(t *testing.T) {
