@@ -1,7 +1,8 @@
 // The Squall demo: one SquallStream (/squall.js, the hub's browser client)
 // on a channel, and a publish form. No framework, no build step;
 // everything shown goes through textContent.
-import { SquallStream } from '/squall.js';
+// Relative paths: the page also works with the hub mounted under a prefix.
+import { SquallStream } from '../squall.js';
 
 const MAX_SHOWN = 200;
 const $ = (id) => document.getElementById(id);
@@ -23,7 +24,7 @@ function names(list) {
 function subscribe() {
   if (stream) stream.close();
   const channel = $('sub-channel').value.trim();
-  const url = new URL('/events', location.href);
+  const url = new URL('events', location.href);
   url.searchParams.set('channel', channel);
 
   setState('connecting', `connecting to ${channel}…`);
@@ -101,7 +102,7 @@ async function publish(ev) {
   const token = $('token').value.trim();
   if (token) headers.Authorization = `Bearer ${token}`;
   try {
-    const resp = await fetch('/publish', { method: 'POST', headers, body: JSON.stringify(body), credentials: 'same-origin' });
+    const resp = await fetch('publish', { method: 'POST', headers, body: JSON.stringify(body), credentials: 'same-origin' });
     const answer = await resp.json().catch(() => ({}));
     if (resp.ok) {
       out.className = 'ok';
