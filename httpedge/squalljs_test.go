@@ -250,8 +250,60 @@ func TestSquallJSUnits(t *testing.T) {
 		failing.Add(1)
 		http.Error(w, "down", http.StatusServiceUnavailable)
 	}))
+	// /busy/N answers 503 with Retry-After: N to an EventSource and its
+	// probe, then streams; it notes when the probe and the reconnect came.
+	type busy struct {
+		n             int
+		probe, second time.Time
+	}
+	busyByPath := map[string]*busy{}
+	s.edge.Handle("/busy/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		b := busyByPath[r.URL.Path]
+		if b == nil {
+			b = &busy{}
+			busyByPath[r.URL.Path] = b
+		}
+		b.n++
+		n := b.n
+		switch n {
+		case 2:
+			b.probe = time.Now()
+		case 3:
+			b.second = time.Now()
+		}
+		mu.Unlock()
+		if n <= 2 {
+			w.Header().Set("Retry-After", strings.TrimPrefix(r.URL.Path, "/busy/"))
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write([]byte("id: 1\ndata: ok\n\n"))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
 	ctx, _ := browser(t)
 	openHarness(t, ctx, s.srv.URL+"/harness")
+
+	t.Run("Retry-After", func(t *testing.T) {
+		assert.Equal(t, []int{1000, 2000, 0, 0, 0, 0, 0}, jsValue[[]int](t, ctx,
+			`['1', ' 2 ', '1000000', 'Wed, 21 Oct 2015 07:28:00 GMT', '-1', '1e3', null].map(squall.retryAfter)`),
+			"delay-seconds up to 6 digits; dates and anything else count as none")
+		evalJS(t, ctx, `
+window.ra = { one: [], long: [] };
+window.ra1 = new squall.SquallStream('/busy/1', { initialDelay: 1, maxDelay: 5000 });
+ra1.on('message', (d) => ra.one.push(d));
+window.ra2 = new squall.SquallStream('/busy/3600', { initialDelay: 1, maxDelay: 50 });
+ra2.on('message', (d) => ra.long.push(d));
+`)
+		waitJS(t, ctx, `ra.one.length === 1 && ra.long.length === 1`, "both reconnect; the hour-long Retry-After is cut to maxDelay")
+		evalJS(t, ctx, `ra1.close(); ra2.close()`)
+		mu.Lock()
+		defer mu.Unlock()
+		wait := busyByPath["/busy/1"].second.Sub(busyByPath["/busy/1"].probe)
+		assert.GreaterOrEqual(t, wait, 900*time.Millisecond, "Retry-After: 1 is honoured over a 1 ms backoff")
+	})
 
 	t.Run("backoff", func(t *testing.T) {
 		violations := jsValue[[]string](t, ctx, `(() => {

@@ -16,6 +16,9 @@ export declare const defaults: Readonly<{
  */
 export declare function backoffDelay(attempt: number, initial?: number, max?: number, random?: () => number): number;
 
+/** A Retry-After header of delay-seconds, in ms; 0 for a date or anything else. */
+export declare function retryAfter(value: string | null): number;
+
 export type SquallErrorKind = "auth" | "refused" | "retries" | "network" | "token" | "parse" | "oversize";
 
 /** What onError receives. `fatal` errors closed the stream. */
@@ -45,7 +48,7 @@ export interface SquallStreamOptions {
   lastEventId?: string;
   /** First backoff ceiling, in ms; it doubles per failed attempt. Default 1000. */
   initialDelay?: number;
-  /** Largest backoff ceiling, in ms. Default 30000. */
+  /** Largest backoff ceiling, in ms; also the longest Retry-After honoured. Default 30000. */
   maxDelay?: number;
   /** Consecutive failed reconnects before giving up (error kind "retries"). Default Infinity. */
   maxRetries?: number;

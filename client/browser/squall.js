@@ -252,13 +252,15 @@ export class SquallStream {
     this.#es = null;
     if (this.#delivered || (this.#openedAt && Date.now() - this.#openedAt >= STABLE_MS)) this.#attempt = 0;
     this.#setState('reconnecting');
+    let after = 0;
     if (refused) {
-      const err = await this.#ask(url);
+      const answer = await this.#ask(url);
       if (gen !== this.#gen) return;
-      if (err) {
-        this.#stop(err);
+      if (answer.err) {
+        this.#stop(answer.err);
         return;
       }
+      after = answer.after;
     }
     if (this.#attempt >= this.#opts.maxRetries) {
       this.#stop(new SquallError('retries', `gave up after ${this.#attempt} reconnects`, { fatal: true }));
@@ -266,11 +268,12 @@ export class SquallStream {
     }
     this.#report(new SquallError('network', 'connection lost; reconnecting'));
     if (gen !== this.#gen) return; // the page called close() or reconnect() from onError
-    this.#retry();
+    this.#retry(after);
   }
 
   // ask fetches url once to learn why the hub refused it (EventSource hides
-  // the status) and returns the error that must stop retrying, or null.
+  // the status). It returns the error that must stop retrying, if any, and
+  // how long the hub asked the client to wait (Retry-After), in ms.
   async #ask(url) {
     const ctl = new AbortController();
     this.#probe = ctl;
@@ -282,14 +285,15 @@ export class SquallStream {
         cache: 'no-store',
         signal: ctl.signal,
       });
-      if (resp.ok) return null; // a stream again: the refusal was transient
+      if (resp.ok) return { err: null, after: 0 }; // a stream again: the refusal was transient
       const s = resp.status;
       const permanent = s === 401 || s === 403 || (s >= 400 && s < 500 && s !== 408 && s !== 429);
-      if (!permanent) return null;
+      if (!permanent) return { err: null, after: retryAfter(resp.headers.get('Retry-After')) };
       const reason = await readReason(resp);
-      return new SquallError(s === 401 || s === 403 ? 'auth' : 'refused', reason || `HTTP ${s}`, { status: s, fatal: true });
+      const err = new SquallError(s === 401 || s === 403 ? 'auth' : 'refused', reason || `HTTP ${s}`, { status: s, fatal: true });
+      return { err, after: 0 };
     } catch {
-      return null; // unreachable, or too slow: retry with backoff
+      return { err: null, after: 0 }; // unreachable, or too slow: retry with backoff
     } finally {
       clearTimeout(timer);
       ctl.abort(); // ends a probe that opened a stream
@@ -297,12 +301,15 @@ export class SquallStream {
     }
   }
 
-  #retry() {
+  // retry schedules the next connect after the backoff, or after the
+  // hub's Retry-After when that is longer, never longer than maxDelay.
+  #retry(after = 0) {
     if (this.#attempt >= this.#opts.maxRetries) {
       this.#stop(new SquallError('retries', `gave up after ${this.#attempt} reconnects`, { fatal: true }));
       return;
     }
-    const delay = backoffDelay(this.#attempt++, this.#opts.initialDelay, this.#opts.maxDelay);
+    const backoff = backoffDelay(this.#attempt++, this.#opts.initialDelay, this.#opts.maxDelay);
+    const delay = Math.max(backoff, Math.min(after, this.#opts.maxDelay));
     this.#setState('reconnecting');
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
@@ -397,6 +404,13 @@ export class SquallStream {
     this.#halt();
     this.#connect();
   }
+}
+
+// retryAfter reads a Retry-After of delay-seconds, in ms; a date, or a
+// value that is not a small number, counts as none.
+export function retryAfter(value) {
+  if (typeof value !== 'string' || !/^\d{1,6}$/.test(value.trim())) return 0;
+  return Number(value.trim()) * 1000;
 }
 
 async function readReason(resp) {
