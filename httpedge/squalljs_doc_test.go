@@ -1,6 +1,7 @@
 package httpedge_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
 
@@ -63,20 +64,24 @@ window.stream = stream;
 </script>
 `
 
-func servePage(page string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+// openPage serves page from a fresh hub at /page.html, opens it in
+// Chromium, and waits until its window.stream is open.
+func openPage(t *testing.T, page, open string) (*hubServer, context.Context, *console) {
+	t.Helper()
+	s := newHubServer(t, actors.Config{}, httpedge.Config{})
+	s.edge.Handle("/page.html", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write([]byte(page))
-	})
+	}))
+	ctx, con := browser(t)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.srv.URL+"/page.html")))
+	waitJS(t, ctx, `window.stream && `+open, "the page's stream opens")
+	return s, ctx, con
 }
 
 // TestSquallJSDocExample runs the SquallStream snippet of docs/browser.md.
 func TestSquallJSDocExample(t *testing.T) {
-	s := newHubServer(t, actors.Config{}, httpedge.Config{})
-	s.edge.Handle("/orders.html", servePage(ordersPage))
-	ctx, con := browser(t)
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.srv.URL+"/orders.html")))
-	waitJS(t, ctx, `window.stream && stream.state === 'open'`, "the page's stream opens")
+	s, ctx, con := openPage(t, ordersPage, `stream.state === 'open'`)
 
 	s.mustPublish(t, "orders", map[string]any{"orderId": "abc-123", "status": "paid"}, "event", "order_update")
 	waitJS(t, ctx, `document.querySelectorAll('#orders li').length === 1`, "the order is rendered")
@@ -89,11 +94,7 @@ func TestSquallJSDocExample(t *testing.T) {
 // TestSquallJSMigrationExample runs the tempest-react-sdk migration
 // snippet of docs/browser.md.
 func TestSquallJSMigrationExample(t *testing.T) {
-	s := newHubServer(t, actors.Config{}, httpedge.Config{})
-	s.edge.Handle("/migrated.html", servePage(migratedPage))
-	ctx, con := browser(t)
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(s.srv.URL+"/migrated.html")))
-	waitJS(t, ctx, `window.stream && stream.status === 'open'`, "the stream opens")
+	s, ctx, con := openPage(t, migratedPage, `stream.status === 'open'`)
 
 	s.mustPublish(t, "orders", map[string]any{"orderId": "abc-123"}, "event", "order_update")
 	s.mustPublish(t, "orders", "plain text")
