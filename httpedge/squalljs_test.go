@@ -389,6 +389,21 @@ ls.on('message', (data) => life.push(data));
 		evalJS(t, ctx, `ls.close()`)
 	})
 
+	t.Run("token callback fails", func(t *testing.T) {
+		evalJS(t, ctx, `
+window.tk = { calls: 0, errors: [] };
+window.tks = new squall.SquallStream('/events?channel=tok', {
+  initialDelay: 10, maxDelay: 20,
+  token: () => { if (++tk.calls === 1) throw new Error('no session yet'); return 'unused-without-auth'; },
+  onError: (e) => tk.errors.push(e.kind + ':' + e.fatal + ':' + e.message),
+});
+`)
+		waitJS(t, ctx, `tks.state === 'open'`, "the second token call opens the stream")
+		assert.Equal(t, 2, jsValue[int](t, ctx, `tk.calls`))
+		assert.Equal(t, []string{"token:false:token callback failed: no session yet"}, jsValue[[]string](t, ctx, `tk.errors`))
+		evalJS(t, ctx, `tks.close()`)
+	})
+
 	t.Run("maxRetries", func(t *testing.T) {
 		evalJS(t, ctx, `
 window.f = { errors: [] };

@@ -35,6 +35,8 @@ const MAX_REASON = 300;
 const PROBE_BODY = 4096;
 // A token longer than this cannot fit in a URL that proxies accept.
 const MAX_TOKEN = 16384;
+// How long the token callback may take before the attempt counts as failed.
+const TOKEN_TIMEOUT = 10000;
 
 /**
  * backoffDelay returns the wait before reconnect number attempt (0 first):
@@ -208,14 +210,21 @@ export class SquallStream {
     if (this.#lastEventId !== '') url.searchParams.set('lastEventId', this.#lastEventId);
     if (this.#opts.token) {
       let token;
+      let timer = 0;
       try {
-        token = await this.#opts.token();
+        // A callback that never settles must not stall the stream forever.
+        token = await Promise.race([
+          this.#opts.token(),
+          new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${TOKEN_TIMEOUT} ms`)), TOKEN_TIMEOUT); }),
+        ]);
       } catch (err) {
+        clearTimeout(timer);
         if (gen !== this.#gen) return;
         this.#report(new SquallError('token', `token callback failed: ${err?.message ?? err}`));
         this.#retry();
         return;
       }
+      clearTimeout(timer);
       if (gen !== this.#gen) return; // closed or restarted meanwhile
       if (token !== undefined && token !== null && token !== '') {
         token = String(token);
