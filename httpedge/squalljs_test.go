@@ -514,12 +514,12 @@ window.without = new squall.SquallStream(hub + '/events?channel=private', {
 }
 
 // TestSquallJSTokenCallback gives the stream a token that expires within
-// two seconds: the hub closes the stream at expiry, and the client calls the
+// three seconds: the hub closes the stream at expiry, and the client calls the
 // token callback again for its reconnect, resuming without a duplicate.
 func TestSquallJSTokenCallback(t *testing.T) {
 	a := newAuthHub(t, httpedge.Config{}, func(call int32) time.Duration {
 		if call == 1 {
-			return 2 * time.Second // exp has whole seconds: 1 to 2 s left
+			return 3 * time.Second // exp has whole seconds: 2 to 3 s left
 		}
 		return time.Hour
 	})
