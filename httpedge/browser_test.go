@@ -38,7 +38,7 @@ func chromium(t *testing.T) string {
 func browser(t *testing.T) (context.Context, *console) {
 	t.Helper()
 	path := chromium(t)
-	ctx, cancelTimeout := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(context.Background(), 120*time.Second)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(path),
 		chromedp.Headless,

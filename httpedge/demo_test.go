@@ -35,8 +35,8 @@ func TestDemoPage(t *testing.T) {
 		ctype    string
 		contains string
 	}{
-		{"/", 200, "text/html; charset=utf-8", `<script src="demo/app.js" defer></script>`},
-		{"/demo/app.js", 200, "text/javascript; charset=utf-8", "new EventSource(url, { withCredentials: true })"},
+		{"/", 200, "text/html; charset=utf-8", `<script type="module" src="demo/app.js"></script>`},
+		{"/demo/app.js", 200, "text/javascript; charset=utf-8", "import { SquallStream } from '../squall.js';"},
 		{"/demo/style.css", 200, "text/css; charset=utf-8", ".status[data-state=open]"},
 		{"/demo/index.html", 404, "application/json", "no such demo asset"},
 		{"/demo/../web/app.js", 404, "", ""},

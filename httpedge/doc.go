@@ -1,5 +1,7 @@
 // Package httpedge is Squall's HTTP edge: the hub's API (GET /events,
-// POST /publish, GET /healthz, GET /readyz) as an http.Handler, and
+// POST /publish, GET /healthz, GET /readyz, and the browser client of
+// [github.com/squall-sse/squall/client/browser] at GET /squall.js) as an
+// http.Handler, and
 // [StreamHandler], which turns a producer function into an SSE endpoint.
 //
 // Only a GET without a body opens a stream, on /events and through

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall/client/browser"
 	"github.com/squall-sse/squall/sse"
 )
 
@@ -56,9 +57,9 @@ type Config struct {
 	Demo bool
 }
 
-// Server is the hub's HTTP API: GET /events, POST /publish, GET /healthz and
-// GET /readyz, plus GET /metrics and the demo page at GET / when
-// configured.
+// Server is the hub's HTTP API: GET /events, POST /publish, GET /healthz,
+// GET /readyz and the browser client at GET /squall.js, plus GET /metrics
+// and the demo page at GET / when configured.
 type Server struct {
 	cfg         Config
 	mux         *http.ServeMux
@@ -105,6 +106,9 @@ func New(cfg Config) *Server {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.route("/readyz", http.MethodGet, s.readyz)
+	for _, p := range browser.Paths() { // GET /squall.js: the browser client (GET and HEAD)
+		s.mux.Handle(p, browser.Handler())
+	}
 	if cfg.Metrics != nil {
 		s.route("/metrics", http.MethodGet, cfg.Metrics.Handler().ServeHTTP)
 	}

@@ -1,12 +1,14 @@
-// The Squall demo: one EventSource on a channel, and a publish form.
-// No framework, no build step; everything shown goes through textContent.
-'use strict';
+// The Squall demo: one SquallStream (/squall.js, the hub's browser client)
+// on a channel, and a publish form. No framework, no build step;
+// everything shown goes through textContent.
+// Relative paths: the page also works with the hub mounted under a prefix.
+import { SquallStream } from '../squall.js';
 
 const MAX_SHOWN = 200;
 const $ = (id) => document.getElementById(id);
 const statusEl = $('status');
 const log = $('log');
-let source = null;
+let stream = null;
 let shown = 0;
 
 function setState(state, text) {
@@ -20,26 +22,28 @@ function names(list) {
 }
 
 function subscribe() {
-  if (source) source.close();
+  if (stream) stream.close();
   const channel = $('sub-channel').value.trim();
-  const url = new URL('events', location.href) // relative: works under a mount prefix;
+  const url = new URL('events', location.href);
   url.searchParams.set('channel', channel);
-  const token = $('token').value.trim();
-  if (token) url.searchParams.set('access_token', token);
 
   setState('connecting', `connecting to ${channel}…`);
-  const es = new EventSource(url, { withCredentials: true });
-  source = es;
-  es.onopen = () => setState('open', `live on ${channel}`);
-  es.onerror = () => {
-    if (es !== source) return;
-    // CLOSED: the hub refused the stream (401, 403, 429…); the browser
-    // gives up. CONNECTING: it comes back by itself, with Last-Event-ID.
-    if (es.readyState === EventSource.CLOSED) setState('closed', 'refused: check the channel or the token');
-    else setState('connecting', `reconnecting to ${channel}…`);
-  };
+  // SquallStream reconnects by itself with backoff and resumes from the
+  // last id it saw; a 401 or 403 stops it with the hub's reason.
+  const s = new SquallStream(url, {
+    withCredentials: true,
+    token: () => $('token').value.trim(),
+    onState: (state) => {
+      if (state === 'open') setState('open', `live on ${channel}`);
+      else if (state === 'reconnecting') setState('connecting', `reconnecting to ${channel}…`);
+    },
+    onError: (err) => {
+      if (err.fatal) setState('closed', `refused: ${err.message}`);
+    },
+  });
+  stream = s;
   for (const name of new Set(['message', 'reset', ...names($('sub-events').value)])) {
-    es.addEventListener(name, (e) => show(name, e));
+    s.on(name, (data, meta) => show(name, data, meta.id));
   }
   const q = new URLSearchParams(location.search);
   q.set('channel', channel);
@@ -61,14 +65,14 @@ function el(tag, className, text) {
   return e;
 }
 
-function show(name, e) {
+function show(name, data, id) {
   const li = el('li', name === 'reset' ? 'event reset' : 'event');
   li.dataset.event = name;
-  if (e.lastEventId) li.dataset.id = e.lastEventId;
+  if (id) li.dataset.id = id;
   const meta = el('div', 'meta');
   meta.append(el('span', 'name', name), el('time', 'time', new Date().toLocaleTimeString()));
-  if (e.lastEventId) meta.append(el('span', 'id', `id ${e.lastEventId}`));
-  li.append(meta, el('pre', 'data', pretty(e.data)));
+  if (id) meta.append(el('span', 'id', `id ${id}`));
+  li.append(meta, el('pre', 'data', pretty(data)));
   log.prepend(li);
   while (log.children.length > MAX_SHOWN) log.lastElementChild.remove();
   $('count').textContent = String(++shown);
