@@ -52,8 +52,10 @@ func TestPublisherFasterThanStalledReaders(t *testing.T) {
 			obs := &dropCounter{closeCounter: newCloseCounter()}
 			s := newHubServer(t, actors.Config{Overflow: policy, Observer: obs, History: history,
 				// A stalled reader under a drop policy is cut when a write
-				// blocks this long; here it must outlive the flood.
-				WriteTimeout: time.Minute}, httpedge.Config{})
+				// blocks this long; here it must outlive the flood, which
+				// takes a few seconds alone and over a minute on a loaded
+				// 2-core machine.
+				WriteTimeout: 10 * time.Minute}, httpedge.Config{})
 			var stalledConns []net.Conn
 			for range stalled {
 				stalledConns = append(stalledConns, dialStalled(t, s.srv.Listener.Addr().String(), "/events?channel=flood"))
