@@ -243,7 +243,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lim) }()
+	go func() { served <- o.serve.serve(srv, lim, log) }()
 
 	select {
 	case err := <-served:
