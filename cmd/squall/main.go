@@ -193,6 +193,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	if ecfg.PublishLimits, err = o.serve.publish.limits(); err != nil {
+		return err
+	}
 	cfg.Observer = metrics
 	mode := "memory"
 	var relay *redisrelay.Relay

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ type serveOptions struct {
 	maxConns          autoInt
 	maxConnsPerIP     autoInt
 	tls               tlsOptions
+	publish           publishRateOptions
 }
 
 func (s *serveOptions) register(fs *flag.FlagSet) {
@@ -41,6 +43,39 @@ func (s *serveOptions) register(fs *flag.FlagSet) {
 	fs.Var(&s.maxConnsPerIP, "max-conns-per-ip",
 		`connections open at once from one peer address, checked at accept; "auto": --max-conns / 8, none with --trust-proxy (the peer is the proxy); 0 means no limit`)
 	s.tls.register(fs)
+	s.publish.register(fs)
+}
+
+// publishRateOptions are the flags of the publish rate limits. They are
+// off by default: the usual publisher is the application's backend, one
+// or a few addresses and often one service token publishing for every
+// user, which any default low enough to stop abuse would throttle; and
+// behind a proxy without --trust-proxy every client has the proxy's
+// address. Turn them on when browsers or other untrusted clients publish.
+type publishRateOptions struct {
+	perSub, perIP     float64
+	burstSub, burstIP int
+	keys              int
+}
+
+func (p *publishRateOptions) register(fs *flag.FlagSet) {
+	fs.Float64Var(&p.perSub, "publish-rate-per-sub", 0, "publishes per second per token subject (the sub claim), 429 above; 0 means no limit")
+	fs.IntVar(&p.burstSub, "publish-burst-per-sub", 0, "publishes one subject may send at once; 0 means the rate rounded up")
+	fs.Float64Var(&p.perIP, "publish-rate-per-ip", 0, "publishes per second per client address (the forwarded one with --trust-proxy), 429 above; 0 means no limit")
+	fs.IntVar(&p.burstIP, "publish-burst-per-ip", 0, "publishes one address may send at once; 0 means the rate rounded up")
+	fs.IntVar(&p.keys, "publish-rate-keys", httpedge.DefaultRateKeys, "subjects, and separately addresses, tracked at once by the publish rate limits; past it the least recently seen is forgotten")
+}
+
+// limits returns the publish limits the flags ask for.
+func (p *publishRateOptions) limits() (httpedge.PublishLimits, error) {
+	if p.perSub < 0 || p.perIP < 0 || p.burstSub < 0 || p.burstIP < 0 || p.keys < 1 {
+		return httpedge.PublishLimits{}, errors.New("--publish-rate-*, --publish-burst-*: want 0 (no limit) or more; --publish-rate-keys: at least 1")
+	}
+	return httpedge.PublishLimits{
+		PerSubject: httpedge.Rate{PerSecond: p.perSub, Burst: p.burstSub},
+		PerAddress: httpedge.Rate{PerSecond: p.perIP, Burst: p.burstIP},
+		MaxKeys:    p.keys,
+	}, nil
 }
 
 // autoInt is a flag that is "auto" or a non-negative integer.
