@@ -1,12 +1,16 @@
 package httpedge_test
 
 import (
+	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge"
@@ -38,4 +42,38 @@ func TestPublishOutcomesAreCounted(t *testing.T) {
 		`squall_publish_requests_total{outcome="outcome_unknown"}`: 0,
 		`squall_publish_requests_total{outcome="abandoned"}`:       0,
 	})
+}
+
+// TestReadyzNamesTheDependencyDown: /readyz and squall_dependency_up
+// follow each dependency, and the 503 says which one is down.
+func TestReadyzNamesTheDependencyDown(t *testing.T) {
+	var down atomic.Bool
+	deps := []httpedge.Dependency{
+		{Name: "always", Ready: func() error { return nil }},
+		{Name: "flaky", Ready: func() error {
+			if down.Load() {
+				return errors.New("gone fishing")
+			}
+			return nil
+		}},
+	}
+	m := httpedge.NewMetrics()
+	m.ObserveDependencies(deps)
+	s := newHubServer(t, actors.Config{Observer: m}, httpedge.Config{Metrics: m, Dependencies: deps})
+	assert.Equal(t, http.StatusOK, do(t, "GET", s.srv.URL+"/readyz", "", nil).status)
+	requireMetrics(t, s.srv.URL, map[string]float64{`squall_dependency_up{dependency="flaky"}`: 1, `squall_dependency_up{dependency="always"}`: 1})
+
+	down.Store(true)
+	resp, err := http.Get(s.srv.URL + "/readyz")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	var body struct {
+		Error        string            `json:"error"`
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	assert.Equal(t, "flaky down: gone fishing", body.Error)
+	assert.Equal(t, map[string]string{"always": "up", "flaky": "down: gone fishing"}, body.Dependencies)
+	requireMetrics(t, s.srv.URL, map[string]float64{`squall_dependency_up{dependency="flaky"}`: 0, `squall_dependency_up{dependency="always"}`: 1})
 }

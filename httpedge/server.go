@@ -63,6 +63,9 @@ type Config struct {
 	Metrics *Metrics
 	// Demo serves the demo page at GET / (and its assets under /demo/).
 	Demo bool
+	// Dependencies are checked by /readyz (503 naming the ones down) and,
+	// with [Metrics.ObserveDependencies], served as squall_dependency_up.
+	Dependencies []Dependency
 	// PublishLimits bound the rate of publishes per token subject and per
 	// client address. The zero value limits nothing.
 	PublishLimits PublishLimits
@@ -149,11 +152,8 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "draining")
 		return
 	}
-	if s.cfg.Ready != nil {
-		if err := s.cfg.Ready(); err != nil {
-			writeError(w, http.StatusServiceUnavailable, err.Error())
-			return
-		}
+	if s.unready(w) {
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -206,12 +206,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if err != nil {
 			return err
 		}
+		relay.Observe(metrics.Registry()) // before the relay sends anything
 		cfg.Cluster = relay
 	}
 	hub := actors.New(cfg)
 	if relay != nil {
 		relay.Start(hub.System(), hub)
 		ecfg.Ready = relay.Ready
+		ecfg.Dependencies = []httpedge.Dependency{{Name: "redis_subscription", Ready: relay.SubscriptionReady}, {Name: "redis_publish", Ready: relay.PublishReady}}
+		metrics.ObserveDependencies(ecfg.Dependencies)
 		metrics.SetRelayReady(relay.Ready)
 		metrics.SetRelayDrops(relay.Malformed, relay.Oversize)
 		// The relay stops after the hub, so publishes in flight during the
