@@ -60,6 +60,7 @@ type Metrics struct {
 	auth403     prometheus.Counter
 
 	publishOutcomes map[string]prometheus.Counter // by publishOutcome; read-only after NewMetrics
+	ratesObserved   atomic.Bool                   // squall_publish_rate_* registered
 
 	relayReady atomic.Pointer[func() error]
 	relayDrops [2]atomic.Pointer[func() uint64] // by relayDropReasons

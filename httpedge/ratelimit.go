@@ -189,7 +189,12 @@ func (s *Server) rateAllowed(w http.ResponseWriter, l *keyedLimiter, key, limit,
 //
 //	squall_publish_rate_keys{key="subject|address"}           gauge: buckets held
 //	squall_publish_rate_evictions_total{key="subject|address"} counter: buckets forgotten at the bound while still limiting
+//
+// Several Servers may share one Metrics: the series follow the first.
 func (m *Metrics) observeRates(r publishRates) {
+	if !m.ratesObserved.CompareAndSwap(false, true) {
+		return
+	}
 	for _, kl := range []struct {
 		name string
 		l    *keyedLimiter

@@ -103,7 +103,11 @@ func (c *certReloader) reload(why string) {
 		c.log.Error("TLS certificate not reloaded: the previous one stays in use", "trigger", why, "err", err)
 		return
 	}
-	c.log.Info("TLS certificate reloaded", "trigger", why, "expires", c.cert.Load().Leaf.NotAfter)
+	attrs := []any{"trigger", why}
+	if leaf := c.cert.Load().Leaf; leaf != nil { // nil with GODEBUG=x509keypairleaf=0
+		attrs = append(attrs, "expires", leaf.NotAfter)
+	}
+	c.log.Info("TLS certificate reloaded", attrs...)
 }
 
 // GetCertificate is tls.Config.GetCertificate: every handshake takes the
