@@ -2,6 +2,7 @@ package httpedge
 
 import (
 	"container/list"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"net/netip"
@@ -142,6 +143,11 @@ func (c *limitedConn) Close() error {
 // ConnState tracks which connections are idle; set it as
 // http.Server.ConnState (call any other hook from a wrapper).
 func (l *ConnLimiter) ConnState(c net.Conn, state http.ConnState) {
+	// Over TLS (http.Server.ServeTLS on the limiter) the server sees the
+	// TLS connection around the one the limiter admitted.
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
 	lc, ok := c.(*limitedConn)
 	if !ok {
 		return

@@ -2,6 +2,8 @@ package httpedge
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -31,7 +33,8 @@ import (
 //	squall_history_bytes                      gauge: memory-mode history held, as counted against the history budget
 //	squall_relay_up                           gauge: 1 when the relay is subscribed (always 1 without a relay)
 //	squall_relay_dropped_total{reason}        counter: messages read from Redis and never delivered: malformed (not a valid envelope, or a reserved event name), oversize (frame over the stream queue bound)
-//	squall_limit_rejections_total{limit}      counter: refusals by limit: streams, streams_per_ip, channels, body
+//	squall_limit_rejections_total{limit}      counter: refusals by limit: streams, streams_per_ip, channels, body, publish_rate_subject, publish_rate_address
+//	squall_publish_requests_total{outcome}    counter: answers to POST /publish by outcome (see publishOutcomes)
 //	squall_auth_failures_total{code}          counter: 401 (no or bad token) and 403 (channel not allowed)
 //
 // plus the Go runtime (go_*) and process (process_*) collectors.
@@ -55,6 +58,9 @@ type Metrics struct {
 	limits      map[string]prometheus.Counter // read-only after NewMetrics
 	auth401     prometheus.Counter
 	auth403     prometheus.Counter
+
+	publishOutcomes map[string]prometheus.Counter // by publishOutcome; read-only after NewMetrics
+	ratesObserved   atomic.Bool                   // squall_publish_rate_* registered
 
 	relayReady atomic.Pointer[func() error]
 	relayDrops [2]atomic.Pointer[func() uint64] // by relayDropReasons
@@ -138,11 +144,20 @@ func NewMetrics() *Metrics {
 	}
 
 	lim := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "squall_limit_rejections_total", Help: "Requests refused by a limit: streams (global), streams_per_ip, channels (per stream), body (publish size).",
+		Name: "squall_limit_rejections_total", Help: "Requests refused by a limit: streams (global), streams_per_ip, channels (per stream), body (publish size), publish_rate_subject and publish_rate_address (publish rates).",
 	}, []string{"limit"})
 	m.reg.MustRegister(lim)
-	for _, l := range limitNames {
+	for _, l := range append(slices.Clone(limitNames), rateLimitNames...) {
 		m.limits[l] = lim.WithLabelValues(l)
+	}
+
+	pub := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "squall_publish_requests_total", Help: "Answers to POST /publish, by outcome: " + strings.Join(publishOutcomeNames(), ", ") + ".",
+	}, []string{"outcome"})
+	m.reg.MustRegister(pub)
+	m.publishOutcomes = map[string]prometheus.Counter{}
+	for _, o := range publishOutcomeNames() {
+		m.publishOutcomes[o] = pub.WithLabelValues(o)
 	}
 
 	auth := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -274,4 +289,87 @@ func (m *Metrics) authFailed(code int) {
 	} else {
 		m.auth403.Inc()
 	}
+}
+
+// publishOutcomes name the answers of POST /publish by status, the label
+// values of squall_publish_requests_total. A status not listed is "other";
+// "abandoned" is a publish whose client left before the answer.
+var publishOutcomes = map[int]string{
+	http.StatusAccepted:              "accepted",
+	http.StatusBadRequest:            "invalid",
+	http.StatusUnauthorized:          "unauthorized",
+	http.StatusForbidden:             "forbidden",
+	http.StatusRequestEntityTooLarge: "too_large",
+	http.StatusTooManyRequests:       "rate_limited",
+	http.StatusServiceUnavailable:    "unavailable",
+	http.StatusGatewayTimeout:        "outcome_unknown",
+}
+
+func publishOutcomeNames() []string {
+	names := []string{"other", "abandoned"}
+	for _, n := range publishOutcomes {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// publishAnswered counts one answer of POST /publish; status 0 means none
+// was written.
+func (m *Metrics) publishAnswered(status int) {
+	outcome, ok := publishOutcomes[status]
+	switch {
+	case status == 0:
+		outcome = "abandoned"
+	case !ok:
+		outcome = "other"
+	}
+	m.publishOutcomes[outcome].Inc()
+}
+
+// countPublish counts each answer of h by outcome. The outcome comes from
+// the status written, so that every return path of the handler is counted
+// without each one saying so.
+func (s *Server) countPublish(h http.HandlerFunc) http.HandlerFunc {
+	if s.metrics == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		h(sw, r)
+		s.metrics.publishAnswered(sw.status)
+	}
+}
+
+// statusWriter remembers the status of a non-streaming answer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach net/http's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// rawWriter is w without a statusWriter around it: http.MaxBytesReader
+// must see net/http's own writer, or a body over the limit no longer
+// closes the connection after the 413.
+func rawWriter(w http.ResponseWriter) http.ResponseWriter {
+	if sw, ok := w.(*statusWriter); ok {
+		return sw.ResponseWriter
+	}
+	return w
 }

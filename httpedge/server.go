@@ -55,6 +55,12 @@ type Config struct {
 	Metrics *Metrics
 	// Demo serves the demo page at GET / (and its assets under /demo/).
 	Demo bool
+	// Dependencies are checked by /readyz (503 naming the ones down) and,
+	// with [Metrics.ObserveDependencies], served as squall_dependency_up.
+	Dependencies []Dependency
+	// PublishLimits bound the rate of publishes per token subject and per
+	// client address. The zero value limits nothing.
+	PublishLimits PublishLimits
 }
 
 // Server is the hub's HTTP API: GET /events, POST /publish, GET /healthz,
@@ -70,6 +76,7 @@ type Server struct {
 	crossOrigin *http.CrossOriginProtection
 	streams     *streams
 	metrics     *Metrics
+	rates       publishRates
 }
 
 // New returns a Server. It panics if cfg.Hub is nil, if cfg.Auth has no
@@ -92,7 +99,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: cfg.Metrics,
 		cors: newCORS(cfg.CORSOrigins), crossOrigin: newCrossOrigin(cfg.CORSOrigins),
-		streams: newStreams(cfg.MaxStreams, cfg.MaxStreamsPerIP)}
+		streams: newStreams(cfg.MaxStreams, cfg.MaxStreamsPerIP), rates: newPublishRates(cfg.PublishLimits)}
 	if cfg.Auth != nil {
 		s.auth = newAuthenticator(cfg.Auth)
 	}
@@ -101,7 +108,7 @@ func New(cfg Config) *Server {
 		s.handler = s.cors.wrap(s.mux)
 	}
 	s.route("/events", http.MethodGet, s.events)
-	s.route("/publish", http.MethodPost, s.publish)
+	s.route("/publish", http.MethodPost, s.countPublish(s.publish))
 	s.route("/healthz", http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -110,6 +117,7 @@ func New(cfg Config) *Server {
 		s.mux.Handle(p, browser.Handler())
 	}
 	if cfg.Metrics != nil {
+		cfg.Metrics.observeRates(s.rates)
 		s.route("/metrics", http.MethodGet, cfg.Metrics.Handler().ServeHTTP)
 	}
 	if cfg.Demo {
@@ -136,11 +144,8 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "draining")
 		return
 	}
-	if s.cfg.Ready != nil {
-		if err := s.cfg.Ready(); err != nil {
-			writeError(w, http.StatusServiceUnavailable, err.Error())
-			return
-		}
+	if s.unready(w) {
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
@@ -306,8 +311,11 @@ type publishBody struct {
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	if !s.publishAddressAllowed(w, r) {
+		return
+	}
 	claims, src, ok := s.authenticate(w, r)
-	if !ok {
+	if !ok || !s.publishSubjectAllowed(w, claims) {
 		return
 	}
 	if err := s.crossOriginRefused(r, src); err != nil {
@@ -379,7 +387,7 @@ func validKey(key string) error {
 func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (actors.Checked, int, error) {
 	var body io.Reader = r.Body
 	if s.cfg.MaxBody > 0 {
-		body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+		body = http.MaxBytesReader(rawWriter(w), r.Body, s.cfg.MaxBody)
 	}
 	raw, err := io.ReadAll(body)
 	if err != nil {

@@ -193,6 +193,8 @@ type Relay struct {
 	refused  atomic.Pointer[error]
 	refusals refusalLog
 
+	replayObs replayObs // set by Observe
+
 	mu      sync.Mutex // guards what Start and Shutdown change
 	ps      *redis.PubSub
 	started bool

@@ -142,6 +142,7 @@ const (
 // KiB), and at least one event whatever its size; More says whether
 // retained events follow it.
 func (r *Relay) Replay(ctx context.Context, req actors.ReplayRequest) (actors.Replay, error) {
+	observed := r.timeReplay()
 	channel, lastID := req.Channel, req.LastEventID
 	if r.cfg.History < 0 {
 		return actors.Replay{Status: actors.ReplayUnknown}, nil
@@ -173,6 +174,7 @@ func (r *Relay) Replay(ctx context.Context, req actors.ReplayRequest) (actors.Re
 	if err != nil {
 		return actors.Replay{}, fmt.Errorf("redisrelay: replay %q after %q: %w", channel, lastID, err)
 	}
+	observed(out)
 	return out, nil
 }
 

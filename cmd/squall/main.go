@@ -197,6 +197,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	defer o.edge.close()
+	if ecfg.PublishLimits, err = o.serve.publish.limits(); err != nil {
+		return err
+	}
 	cfg.Observer = metrics
 	mode := "memory"
 	var relay *redisrelay.Relay
@@ -207,12 +210,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if err != nil {
 			return err
 		}
+		relay.Observe(metrics.Registry()) // before the relay sends anything
 		cfg.Cluster = relay
 	}
 	hub := actors.New(cfg)
 	if relay != nil {
 		relay.Start(hub.System(), hub)
 		ecfg.Ready = relay.Ready
+		ecfg.Dependencies = []httpedge.Dependency{{Name: "redis_subscription", Ready: relay.SubscriptionReady}, {Name: "redis_publish", Ready: relay.PublishReady}}
+		metrics.ObserveDependencies(ecfg.Dependencies)
 		metrics.SetRelayReady(relay.Ready)
 		metrics.SetRelayDrops(relay.Malformed, relay.Oversize)
 		// The relay stops after the hub, so publishes in flight during the
@@ -251,7 +257,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// either). run returns once both have.
 	g, gctx := errgroup.WithContext(signalled)
 	g.Go(func() error {
-		if err := srv.Serve(lim); !errors.Is(err, http.ErrServerClosed) {
+		if err := o.serve.serve(srv, lim, log); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil // shut down below

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -22,6 +25,8 @@ type serveOptions struct {
 	idleTimeout       time.Duration
 	maxConns          autoInt
 	maxConnsPerIP     autoInt
+	tls               tlsOptions
+	publish           publishRateOptions
 }
 
 func (s *serveOptions) register(fs *flag.FlagSet) {
@@ -37,6 +42,40 @@ func (s *serveOptions) register(fs *flag.FlagSet) {
 	s.maxConnsPerIP = autoInt{auto: true}
 	fs.Var(&s.maxConnsPerIP, "max-conns-per-ip",
 		`connections open at once from one peer address, checked at accept; "auto": --max-conns / 8, none with --trust-proxy (the peer is the proxy); 0 means no limit`)
+	s.tls.register(fs)
+	s.publish.register(fs)
+}
+
+// publishRateOptions are the flags of the publish rate limits. They are
+// off by default: the usual publisher is the application's backend, one
+// or a few addresses and often one service token publishing for every
+// user, which any default low enough to stop abuse would throttle; and
+// behind a proxy without --trust-proxy every client has the proxy's
+// address. Turn them on when browsers or other untrusted clients publish.
+type publishRateOptions struct {
+	perSub, perIP     float64
+	burstSub, burstIP int
+	keys              int
+}
+
+func (p *publishRateOptions) register(fs *flag.FlagSet) {
+	fs.Float64Var(&p.perSub, "publish-rate-per-sub", 0, "publishes per second per token subject (the sub claim), 429 above; 0 means no limit")
+	fs.IntVar(&p.burstSub, "publish-burst-per-sub", 0, "publishes one subject may send at once; 0 means the rate rounded up")
+	fs.Float64Var(&p.perIP, "publish-rate-per-ip", 0, "publishes per second per client address (the forwarded one with --trust-proxy), 429 above; 0 means no limit")
+	fs.IntVar(&p.burstIP, "publish-burst-per-ip", 0, "publishes one address may send at once; 0 means the rate rounded up")
+	fs.IntVar(&p.keys, "publish-rate-keys", httpedge.DefaultRateKeys, "subjects, and separately addresses, tracked at once by the publish rate limits; past it the least recently seen is forgotten")
+}
+
+// limits returns the publish limits the flags ask for.
+func (p *publishRateOptions) limits() (httpedge.PublishLimits, error) {
+	if p.perSub < 0 || p.perIP < 0 || p.burstSub < 0 || p.burstIP < 0 || p.keys < 1 {
+		return httpedge.PublishLimits{}, errors.New("--publish-rate-*, --publish-burst-*: want 0 (no limit) or more; --publish-rate-keys: at least 1")
+	}
+	return httpedge.PublishLimits{
+		PerSubject: httpedge.Rate{PerSecond: p.perSub, Burst: p.burstSub},
+		PerAddress: httpedge.Rate{PerSecond: p.perIP, Burst: p.burstIP},
+		MaxKeys:    p.keys,
+	}, nil
 }
 
 // autoInt is a flag that is "auto" or a non-negative integer.
@@ -122,7 +161,18 @@ func fitStreams(cfg *httpedge.Config, l httpedge.ConnLimits, log *slog.Logger) {
 // server returns the hub's http.Server, serving edge on connections that
 // lim admits.
 func (s *serveOptions) server(edge http.Handler, lim *httpedge.ConnLimiter, log *slog.Logger) *http.Server {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	// Over TLS, HTTP/2 is offered by ALPN; in plaintext only with --h2c
+	// (prior knowledge: what proxies speak to a backend; Go's server does
+	// not take the Upgrade: h2c dance).
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(s.tls.h2c)
 	return &http.Server{
+		Protocols: &protocols,
+		// Every SSE stream is an HTTP/2 stream: this bounds what one
+		// connection holds, as --max-conns-per-ip bounds connections.
+		HTTP2:   &http.HTTP2Config{MaxConcurrentStreams: s.tls.h2MaxStreams},
 		Handler: edge,
 		// A stream clears its read deadline once admitted (httpedge), and
 		// writes with a deadline per flush: no WriteTimeout here, which
@@ -133,4 +183,31 @@ func (s *serveOptions) server(edge http.Handler, lim *httpedge.ConnLimiter, log 
 		ConnState:         func(c net.Conn, st http.ConnState) { lim.ConnState(c, st) },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// serve serves srv on ln until srv is shut down: over TLS with HTTP/2 when
+// a certificate is configured, with the certificate reloaded meanwhile.
+func (s *serveOptions) serve(srv *http.Server, ln net.Listener, log *slog.Logger) error {
+	if err := s.tls.check(); err != nil {
+		return err
+	}
+	if s.tls.certFile == "" {
+		return srv.Serve(ln)
+	}
+	certs, err := newCertReloader(s.tls.certFile, s.tls.keyFile, log)
+	if err != nil {
+		return err
+	}
+	srv.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
+	ctx, cancel := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		certs.watch(ctx, s.tls.reloadEvery)
+	}()
+	defer func() {
+		cancel()
+		<-watched
+	}()
+	return srv.ServeTLS(ln, "", "")
 }

@@ -43,6 +43,9 @@ type Options struct {
 	// for byte-exact checks ([Client.NextFrame]). The parser reads the
 	// same bytes.
 	Frames bool
+	// HTTP sends the GET (an HTTP/2 or TLS transport). Nil means
+	// http.DefaultClient.
+	HTTP *http.Client
 }
 
 // Client is one SSE subscriber over a real socket.
@@ -86,7 +89,10 @@ func Open(t testing.TB, url string, o Options) (*Client, int) {
 	for k, v := range o.Header {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if o.HTTP == nil {
+		o.HTTP = http.DefaultClient
+	}
+	resp, err := o.HTTP.Do(req)
 	if err != nil {
 		cancel()
 		require.NoError(t, err, "GET %s", url)
