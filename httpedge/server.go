@@ -54,6 +54,10 @@ type Config struct {
 	Metrics *Metrics
 	// Demo serves the demo page at GET / (and its assets under /demo/).
 	Demo bool
+	// AdminSecret, when set, serves the admin API under /admin/ (see
+	// admin.go) to requests with "Authorization: Bearer <AdminSecret>".
+	// At least MinAdminSecret bytes. Empty: no admin routes (404).
+	AdminSecret string
 }
 
 // Server is the hub's HTTP API: GET /events, POST /publish, GET /healthz and
@@ -110,6 +114,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Demo {
 		s.mountDemo()
+	}
+	if cfg.AdminSecret != "" {
+		s.mountAdmin()
 	}
 	return s
 }
@@ -229,7 +236,7 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) *openStream 
 	// whatever a future net/http does. The write deadline stays per flush.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	WriteHeaders(w, r)
-	stream, err := s.cfg.Hub.Open(w, actors.StreamOptions{Channels: channels, LastEventID: lastID})
+	stream, err := s.cfg.Hub.Open(w, actors.StreamOptions{Channels: channels, LastEventID: lastID, Subject: claims.subject()})
 	if err != nil {
 		s.streams.release(sl)
 		// Headers are out: end the stream with a hint to come back.
