@@ -120,7 +120,8 @@ var _ actor.SupervisorStrategy = (*hubActor)(nil)
 
 // streamsActor supervises the connection actors: it spawns one per stream
 // (the one message an open costs), counts, drains and stops them, reading
-// its children rather than a list of its own. Its strategy stops a failing
+// its children rather than a list of its own; open maps a child to its
+// Stream only so that Disconnect can match subjects and channels. Its strategy stops a failing
 // connection actor, whose Stopping records the close reason.
 type streamsActor struct {
 	hub      *Hub
