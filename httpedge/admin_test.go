@@ -306,8 +306,10 @@ func TestAdminRateLimited(t *testing.T) {
 	code, raw := adminCall(t, s, http.MethodGet, "/admin/channels", "")
 	assert.Equal(t, http.StatusOK, code, "the right secret still gets in: %s", raw)
 
+	// The bucket refills 10 a second: a loop of requests passes it as long
+	// as each takes under 100 ms, however loaded the machine.
 	var limited *reply
-	for range 60 {
+	for range 1000 {
 		r := do(t, http.MethodGet, s.srv.URL+"/admin/channels", "", bearer(adminSecret))
 		if r.status == http.StatusTooManyRequests {
 			limited = &r
@@ -315,7 +317,7 @@ func TestAdminRateLimited(t *testing.T) {
 		}
 		require.Equal(t, http.StatusOK, r.status)
 	}
-	require.NotNil(t, limited, "60 requests at once pass the bucket")
+	require.NotNil(t, limited, "a loop of requests passes the bucket")
 	assert.NotEmpty(t, limited.header.Get("Retry-After"))
 	assert.NotEmpty(t, limited.err)
 }
