@@ -106,6 +106,9 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	case *joinMsg:
 		a.seen++
 		a.join(ctx, m)
+	case *subsQuery:
+		a.seen++
+		a.answer(m)
 	case *refillMsg:
 		a.log.refill(a, ctx, m.s)
 	case *leaveMsg:

@@ -115,8 +115,11 @@
 //
 // The streams supervisor is the only record of the open streams: opening
 // a stream is one message to it (it spawns the connection actor, which
-// answers once started); [Hub.OpenStreams], [Hub.Drain] and [Hub.Shutdown]
-// are messages it answers by reading its children. A direct stream's
+// answers once started); [Hub.OpenStreams], [Hub.Drain], [Hub.Shutdown]
+// and [Hub.Disconnect] are messages it answers by reading its children
+// (for Disconnect, with the Stream it keeps by each child's PID, which
+// holds its subject and channels). [Hub.Presence] and [Hub.Subscribers]
+// are answered the same way by the router and its channel actors. A direct stream's
 // channel is its connection actor's child, not the streams supervisor's:
 // it serves that one stream and nothing else, so it lives and dies with
 // it, and [Stream.Done] closes only once both are gone. A stream on

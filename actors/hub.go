@@ -145,7 +145,7 @@ func (h *Hub) Open(w http.ResponseWriter, opts StreamOptions) (*Stream, error) {
 	if len(opts.Channels) == 0 {
 		panic("actors: Open without channels")
 	}
-	s, err := h.open(w, opts.Channels, false)
+	s, err := h.open(w, opts.Channels, opts.Subject, false)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func (h *Hub) Open(w http.ResponseWriter, opts StreamOptions) (*Stream, error) {
 // publishes to it with [Stream.Publish]. This is one EventStream of the
 // Python SDK; it still gets heartbeats and the slow-consumer policy.
 func (h *Hub) OpenDirect(w http.ResponseWriter) (*Stream, error) {
-	s, err := h.open(w, nil, true)
+	s, err := h.open(w, nil, "", true)
 	if err != nil {
 		return nil, err
 	}
@@ -174,11 +174,11 @@ func (h *Hub) OpenDirect(w http.ResponseWriter) (*Stream, error) {
 
 // open asks the streams supervisor for the stream's connection actor and
 // waits until it has started: one message and its answer.
-func (h *Hub) open(w http.ResponseWriter, channels []string, direct bool) (*Stream, error) {
+func (h *Hub) open(w http.ResponseWriter, channels []string, subject string, direct bool) (*Stream, error) {
 	if h.closed.Load() {
 		return nil, ErrClosed
 	}
-	s := &Stream{hub: h, w: w, rc: http.NewResponseController(w), channels: channels, direct: direct, done: make(chan struct{})}
+	s := &Stream{hub: h, w: w, rc: http.NewResponseController(w), channels: channels, subject: subject, direct: direct, done: make(chan struct{})}
 	reply := make(chan error, 1)
 	h.sys.Root.Send(h.streams, &openMsg{s: s, direct: direct, reply: reply})
 	select {
@@ -321,6 +321,10 @@ func (r *router) Receive(ctx actor.Context) {
 		}
 	case *countMsg:
 		m.reply <- len(r.channels)
+	case *presenceMsg:
+		r.presence(ctx, m)
+	case *subsMsg:
+		r.subscribers(ctx, m)
 	case *goneMsg:
 		// A channel that failed and was stopped by this router's strategy:
 		// forget it, so the next join spawns a fresh one.

@@ -27,6 +27,8 @@ const (
 	Closed
 	// Expired: the credentials that opened the stream expired.
 	Expired
+	// Disconnected: an operator closed the stream ([Hub.Disconnect]).
+	Disconnected
 )
 
 var reasonNames = map[CloseReason]string{
@@ -37,6 +39,7 @@ var reasonNames = map[CloseReason]string{
 	Shutdown:     "shutdown",
 	Closed:       "closed",
 	Expired:      "expired",
+	Disconnected: "disconnected",
 }
 
 func (r CloseReason) String() string {
@@ -48,7 +51,7 @@ func (r CloseReason) String() string {
 
 // CloseReasons lists every reason, for pre-declaring metric labels.
 func CloseReasons() []CloseReason {
-	return []CloseReason{ClientGone, SlowConsumer, WriteTimeout, WriteError, Shutdown, Closed, Expired}
+	return []CloseReason{ClientGone, SlowConsumer, WriteTimeout, WriteError, Shutdown, Closed, Expired, Disconnected}
 }
 
 var (

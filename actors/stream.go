@@ -24,6 +24,9 @@ type StreamOptions struct {
 	// (a composite id as sent to multi-channel streams resumes each channel
 	// from its own point).
 	LastEventID string
+	// Subject names who opened the stream (a token's "sub"), for
+	// [Hub.Disconnect]; empty for none.
+	Subject string
 }
 
 // Stream is one open SSE response, served by its connection actor. Its
@@ -34,6 +37,7 @@ type Stream struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
 	channels []string
+	subject  string     // StreamOptions.Subject
 	direct   bool       // opened by OpenDirect
 	private  *actor.PID // a direct stream's own channel, set before Open returns
 

@@ -62,7 +62,7 @@ func (a *hubActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		h := a.h
-		h.streams = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return &streamsActor{hub: h} },
+		h.streams = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return &streamsActor{hub: h, open: map[string]*Stream{}} },
 			actor.WithMailbox(unboundedMailbox), actor.WithSupervisor(stopStrategy)))
 		h.router = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return &router{hub: h, channels: map[string]*routed{}} },
 			actor.WithMailbox(unboundedMailbox), actor.WithSupervisor(stopStrategy)))
@@ -120,7 +120,8 @@ var _ actor.SupervisorStrategy = (*hubActor)(nil)
 
 // streamsActor supervises the connection actors: it spawns one per stream
 // (the one message an open costs), counts, drains and stops them, reading
-// its children rather than a list of its own. Its strategy stops a failing
+// its children rather than a list of its own; open maps a child to its
+// Stream only so that Disconnect can match subjects and channels. Its strategy stops a failing
 // connection actor, whose Stopping records the close reason.
 type streamsActor struct {
 	hub      *Hub
@@ -128,6 +129,7 @@ type streamsActor struct {
 	draining bool // Drain was called: no new stream
 	closing  bool // stopTree: no new stream, stop once empty
 	drained  []chan struct{}
+	open     map[string]*Stream // by PID Id: the streams Disconnect can match
 }
 
 // openMsg asks the streams supervisor for a connection actor; the actor
@@ -166,7 +168,8 @@ func (a *streamsActor) Receive(ctx actor.Context) {
 		// close before its open.
 		a.hub.cfg.Observer.StreamOpened()
 		c := newConnActor(m.s, &a.hub.cfg, m.direct, m.reply)
-		ctx.Spawn(a.hub.props.Clone(actor.WithProducer(func() actor.Actor { return c })))
+		pid := ctx.Spawn(a.hub.props.Clone(actor.WithProducer(func() actor.Actor { return c })))
+		a.open[pid.Id] = m.s
 		a.kids++
 	case *countMsg:
 		m.reply <- a.live(ctx)
@@ -193,7 +196,10 @@ func (a *streamsActor) Receive(ctx actor.Context) {
 			stopChild(ctx.ActorSystem(), pid)
 		}
 		a.checkEmpty(ctx)
+	case *disconnectMsg:
+		a.disconnect(ctx, m)
 	case *actor.Terminated:
+		delete(a.open, m.Who.Id)
 		a.kids--
 		a.checkEmpty(ctx)
 	case *actor.Stopped:

@@ -61,6 +61,10 @@ type Config struct {
 	// PublishLimits bound the rate of publishes per token subject and per
 	// client address. The zero value limits nothing.
 	PublishLimits PublishLimits
+	// AdminSecret, when set, serves the admin API under /admin/ (see
+	// admin.go) to requests with "Authorization: Bearer <AdminSecret>".
+	// At least MinAdminSecret bytes. Empty: no admin routes (404).
+	AdminSecret string
 }
 
 // Server is the hub's HTTP API: GET /events, POST /publish, GET /healthz,
@@ -122,6 +126,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Demo {
 		s.mountDemo()
+	}
+	if cfg.AdminSecret != "" {
+		s.mountAdmin()
 	}
 	return s
 }
@@ -238,7 +245,7 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) *openStream 
 	// whatever a future net/http does. The write deadline stays per flush.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	WriteHeaders(w, r)
-	stream, err := s.cfg.Hub.Open(w, actors.StreamOptions{Channels: channels, LastEventID: lastID})
+	stream, err := s.cfg.Hub.Open(w, actors.StreamOptions{Channels: channels, LastEventID: lastID, Subject: claims.subject()})
 	if err != nil {
 		s.streams.release(sl)
 		// Headers are out: end the stream with a hint to come back.

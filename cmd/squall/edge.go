@@ -32,6 +32,7 @@ type edgeOptions struct {
 	maxChannels     int
 	trustProxy      bool
 	demo            bool
+	adminSecret     string
 
 	jwks *httpedge.JWKS // closed by close
 }
@@ -51,6 +52,7 @@ func (e *edgeOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.maxChannels, "max-channels", 16, "channels one stream may join")
 	fs.BoolVar(&e.trustProxy, "trust-proxy", false, "take the client address from the last X-Forwarded-For hop (only behind a proxy that appends it)")
 	fs.BoolVar(&e.demo, "demo", true, "serve the demo page at /")
+	fs.StringVar(&e.adminSecret, "admin-secret", "", "bearer secret of the admin API under /admin/ (presence, disconnect), at least 16 bytes (prefer SQUALL_ADMIN_SECRET: flags show in ps); empty: no admin API")
 }
 
 // originList is a repeatable flag; SQUALL_CORS_ORIGIN takes a
@@ -106,6 +108,10 @@ func (e *edgeOptions) configure(cfg *httpedge.Config, log *slog.Logger) (*httped
 	cfg.TrustProxy = e.trustProxy
 	cfg.CORSOrigins = e.corsOrigins
 	cfg.Demo = e.demo
+	if e.adminSecret != "" && len(e.adminSecret) < httpedge.MinAdminSecret {
+		return nil, fmt.Errorf("--admin-secret: want at least %d bytes", httpedge.MinAdminSecret)
+	}
+	cfg.AdminSecret = e.adminSecret
 	auth, err := e.auth(log)
 	if err != nil {
 		return nil, err
@@ -113,7 +119,7 @@ func (e *edgeOptions) configure(cfg *httpedge.Config, log *slog.Logger) (*httped
 	cfg.Auth = auth
 	cfg.Metrics = httpedge.NewMetrics()
 	log.Info("edge", "auth", cfg.Auth != nil, "cors_origins", []string(e.corsOrigins),
-		"max_streams", e.maxStreams, "max_streams_per_ip", e.maxStreamsPerIP, "trust_proxy", e.trustProxy, "demo", e.demo)
+		"max_streams", e.maxStreams, "max_streams_per_ip", e.maxStreamsPerIP, "trust_proxy", e.trustProxy, "demo", e.demo, "admin", e.adminSecret != "")
 	return cfg.Metrics, nil
 }
 
