@@ -311,6 +311,7 @@ func (r *router) Receive(ctx actor.Context) {
 	case *idleMsg:
 		if c, ok := r.channels[m.channel]; ok && c.fwd == m.seen {
 			delete(r.channels, m.channel)
+			r.left(m.channel)
 			stopChild(ctx.ActorSystem(), c.pid)
 			r.hub.cfg.Observer.ChannelsChanged(len(r.channels))
 		}
@@ -321,6 +322,7 @@ func (r *router) Receive(ctx actor.Context) {
 		// forget it, so the next join spawns a fresh one.
 		if c, ok := r.channels[m.channel]; ok && c.pid.Equal(m.pid) {
 			delete(r.channels, m.channel)
+			r.left(m.channel)
 			r.hub.cfg.Observer.ChannelsChanged(len(r.channels))
 		}
 	case *stopTree:
@@ -328,6 +330,7 @@ func (r *router) Receive(ctx actor.Context) {
 		for name, c := range r.channels {
 			stopChild(ctx.ActorSystem(), c.pid)
 			delete(r.channels, name)
+			r.left(name)
 		}
 		if r.budget != nil {
 			stopChild(ctx.ActorSystem(), r.budget)
@@ -356,6 +359,7 @@ func (r *router) forward(ctx actor.Context, name string, msg any, create bool) {
 			b := newBudgetActor(cfg.HistoryBudget, r.hub.hobs)
 			r.budget = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return b }, actor.WithMailbox(unboundedMailbox)))
 		}
+		r.joined(name)
 		ch := newChannelActor(r.hub, name, false, r.budget)
 		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return ch }, actor.WithMailbox(unboundedMailbox)))
 		c = &routed{pid: pid}

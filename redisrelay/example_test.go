@@ -19,7 +19,7 @@ func (s printSink) Deliver(channel string, ev sse.Event, pos actors.Pos) {
 
 // A relay publishes through Redis and delivers what any node publishes. In
 // a hub, the sink is the *actors.Hub created with Config.Cluster set to the
-// relay, and the relay is the httpedge.Publisher and the /readyz check.
+// relay, and the relay is the hub's Cluster and the /readyz check.
 func Example() {
 	relay, err := redisrelay.New(redisrelay.Config{URL: "redis://127.0.0.1:6379/0", Prefix: "squall-example"})
 	if err != nil {
@@ -28,7 +28,10 @@ func Example() {
 	defer relay.Close()
 	sink := make(printSink, 1)
 	relay.Start(nil, sink)
-	for relay.Ready() != nil {
+	// A hub tells the relay which channels its streams are on; any other
+	// sink says which channels it wants itself.
+	relay.Join("orders")
+	for relay.Ready() != nil || !relay.Listening("orders") {
 		time.Sleep(5 * time.Millisecond) // wait for the subscription
 	}
 

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/squall-sse/squall/bench/internal/loadgen"
+)
+
+// scaleGenMain is one generator process of the scale scenario: it opens
+// its streams, says "ready" once every one has its response head, then for
+// each broadcast (data "SEQ UNIXNANOS") prints one JSON line, once every
+// stream got it, with the histogram of receipt latencies in ms. Streams
+// speak HTTP/1.0, so the body comes without chunking: one 2 KiB buffer
+// and one goroutine per stream.
+func scaleGenMain(args []string) int {
+	fs := flag.NewFlagSet("scale-gen", flag.ContinueOnError)
+	servers := fs.String("servers", "", "comma-separated base URLs")
+	conns := fs.Int("conns", 100, "streams")
+	offset := fs.Int("offset", 0, "index of the first stream, to spread streams over the servers")
+	channel := fs.String("channel", scaleChannel, "channel")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if _, err := loadgen.RaiseFileLimit(); err != nil {
+		fmt.Fprintln(os.Stderr, "scale-gen:", err)
+		return 1
+	}
+	var hosts []string
+	for _, s := range strings.Split(*servers, ",") {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			fmt.Fprintf(os.Stderr, "scale-gen: server %q\n", s)
+			return 2
+		}
+		hosts = append(hosts, u.Host)
+	}
+	type receipt struct {
+		seq int
+		ms  int
+	}
+	got := make(chan receipt, 4096)
+	var ready sync.WaitGroup
+	ready.Add(*conns)
+	fail := make(chan error, 1)
+	for i := range *conns {
+		host := hosts[(*offset+i)%len(hosts)]
+		go func() {
+			err := scaleStream(host, *channel, &ready, func(seq, ms int) { got <- receipt{seq, ms} })
+			select {
+			case fail <- fmt.Errorf("stream %d: %w", i, err):
+			default:
+			}
+		}()
+	}
+	connected := make(chan struct{})
+	go func() { ready.Wait(); close(connected) }()
+	select {
+	case <-connected:
+	case err := <-fail:
+		fmt.Fprintln(os.Stderr, "scale-gen:", err)
+		return 1
+	}
+	fmt.Println("ready")
+	hists := map[int]map[int]int{}
+	counts := map[int]int{}
+	for {
+		select {
+		case r := <-got:
+			h := hists[r.seq]
+			if h == nil {
+				h = map[int]int{}
+				hists[r.seq] = h
+			}
+			h[r.ms]++
+			counts[r.seq]++
+			if counts[r.seq] == *conns {
+				b, _ := json.Marshal(struct{ Hist map[int]int }{h})
+				fmt.Println(string(b))
+				delete(hists, r.seq)
+			}
+		case err := <-fail:
+			fmt.Fprintln(os.Stderr, "scale-gen:", err)
+			return 1
+		}
+	}
+}
+
+// scaleStream reads one stream until it fails.
+func scaleStream(host, channel string, ready *sync.WaitGroup, report func(seq, ms int)) error {
+	c, err := net.DialTimeout("tcp", host, time.Minute)
+	if err != nil {
+		ready.Done()
+		return err
+	}
+	defer c.Close()
+	if _, err := fmt.Fprintf(c, "GET /events?channel=%s HTTP/1.0\r\nHost: %s\r\n\r\n", channel, host); err != nil {
+		ready.Done()
+		return err
+	}
+	rd := bufio.NewReaderSize(c, 2048)
+	status, err := rd.ReadSlice('\n')
+	if err != nil || !bytes.Contains(status, []byte(" 200 ")) {
+		ready.Done()
+		return fmt.Errorf("status %q: %v", status, err)
+	}
+	for {
+		line, err := rd.ReadSlice('\n')
+		if err != nil {
+			ready.Done()
+			return err
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			break
+		}
+	}
+	ready.Done()
+	for {
+		line, err := rd.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		rest, ok := bytes.CutPrefix(line, []byte("data: "))
+		if !ok {
+			continue
+		}
+		f := strings.Fields(string(rest))
+		if len(f) != 2 {
+			continue
+		}
+		seq, _ := strconv.Atoi(f[0])
+		ns, _ := strconv.ParseInt(f[1], 10, 64)
+		report(seq, int(time.Since(time.Unix(0, ns)).Milliseconds()))
+	}
+}
