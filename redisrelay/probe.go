@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,6 +74,7 @@ func (r *Relay) probe() {
 		}
 		if first != nil {
 			r.writeFailed(first)
+			r.reloadSlots(first)
 		} else {
 			r.writeWorked()
 		}
@@ -93,6 +95,18 @@ func (r *Relay) publishFailed(ctx context.Context, err error) {
 	}
 	r.writeFailed(err)
 	r.refusals.note(r.cfg.Logger, r.cfg.LogInterval, err)
+	r.reloadSlots(err)
+}
+
+// reloadSlots has a cluster client reload its slot map after a failure
+// that was not Redis's answer (a dead master, a connection lost): the
+// publish is not retried, so go-redis would not learn of a failover until
+// its periodic reload.
+func (r *Relay) reloadSlots(err error) {
+	var rerr redis.Error
+	if cc, ok := r.client.(*redis.ClusterClient); ok && (!errors.As(err, &rerr) || strings.HasPrefix(err.Error(), "CLUSTERDOWN")) {
+		cc.ReloadState(r.ctx)
+	}
 }
 
 // writeFailed turns Ready down, and logs when it was up.
