@@ -5,7 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -376,4 +380,42 @@ func TestClusterFailover(t *testing.T) {
 	assert.Equal(t, accepted, got, "every accepted event reached the stream, in order, once")
 	a.requireReady(t)
 	b.requireReady(t)
+}
+
+// Through Sentinel: the relay finds the master the Sentinel names and works
+// as with one Redis.
+func TestSentinelBackend(t *testing.T) {
+	master := startRedis(t)
+	port := freePort(t)
+	conf := filepath.Join(t.TempDir(), "sentinel.conf")
+	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil,
+		"port %d\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 %d 1\nsentinel down-after-milliseconds mymaster 1000\n",
+		port, master.port), 0o600))
+	cmd := exec.Command("redis-server", conf, "--sentinel")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	rc := redisrelay.Config{URL: "redis://127.0.0.1:" + strconv.Itoa(port), SentinelMaster: "mymaster", Prefix: clusterPrefix()}
+	a := newNode(t, rc, actors.Config{})
+	b := newNode(t, rc, actors.Config{})
+	a.requireReady(t)
+	b.requireReady(t)
+	s := b.subscribe(t, "channel=s", "")
+	b.requireListening(t, "s")
+	id := a.mustPublish(t, "s", "0")
+	a.mustPublish(t, "s", "1")
+	assert.Equal(t, []int{0, 1}, seqs(t, s.NextN(t, 2)))
+	r := a.subscribe(t, "channel=s", id)
+	assert.Equal(t, []int{1}, seqs(t, r.NextN(t, 1)), "resume through the Sentinel-named master")
+	n, err := rawClient(t, master.url()).XLen(t.Context(), a.relay.StreamKey("s")).Result()
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, n, "the history is on the master the Sentinel names")
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
