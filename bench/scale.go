@@ -126,6 +126,7 @@ func (r *runner) scaleBroadcast(sys system, sm scaleMode, res *loadgen.Result) e
 	}()
 	open, seq := 0, 0
 	for _, target := range sm.steps {
+		fresh := len(gens)
 		for open < target {
 			n := min(sm.perGen, target-open)
 			g, err := r.startScaleGen(len(gens), urls, n, open)
@@ -135,7 +136,7 @@ func (r *runner) scaleBroadcast(sys system, sm scaleMode, res *loadgen.Result) e
 			gens = append(gens, g)
 			open += n
 		}
-		for _, g := range gens {
+		for _, g := range gens[fresh:] {
 			if err := g.waitFor("ready", 3*time.Minute); err != nil {
 				return fmt.Errorf("generator %s: %w", g.c.name, err)
 			}
