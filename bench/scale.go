@@ -83,7 +83,7 @@ func (r *runner) runScale(sys system) outcome {
 func (r *runner) scaleHubs(sys system, n int, interest string) ([]*child, []string, string, error) {
 	prefix := fmt.Sprintf("bench-scale-%d-%d", os.Getpid(), time.Now().UnixNano())
 	extra := []string{"--redis", r.redisURL, "--redis-prefix", prefix, "--redis-interest", interest,
-		"--max-streams", "19500", "--heartbeat", "0", "--flush-gap", "0", "--demo=false"}
+		"--max-streams", "19500", "--max-conns-per-ip", "0", "--read-header-timeout", "1m", "--heartbeat", "0", "--flush-gap", "0", "--demo=false"}
 	var cs []*child
 	var urls []string
 	for i := range n {

@@ -53,10 +53,14 @@ func scaleGenMain(args []string) int {
 	var ready sync.WaitGroup
 	ready.Add(*conns)
 	fail := make(chan error, 1)
+	// At most this many streams are being opened at once, so that a loaded
+	// hub is not handed more requests than it reads within its header
+	// timeout.
+	opening := make(chan struct{}, 200)
 	for i := range *conns {
 		host := hosts[(*offset+i)%len(hosts)]
 		go func() {
-			err := scaleStream(host, *channel, &ready, func(seq, ms int) { got <- receipt{seq, ms} })
+			err := scaleStream(host, *channel, opening, &ready, func(seq, ms int) { got <- receipt{seq, ms} })
 			select {
 			case fail <- fmt.Errorf("stream %d: %w", i, err):
 			default:
@@ -96,34 +100,26 @@ func scaleGenMain(args []string) int {
 	}
 }
 
-// scaleStream reads one stream until it fails.
-func scaleStream(host, channel string, ready *sync.WaitGroup, report func(seq, ms int)) error {
-	c, err := net.DialTimeout("tcp", host, time.Minute)
-	if err != nil {
-		ready.Done()
-		return err
-	}
-	defer c.Close()
-	if _, err := fmt.Fprintf(c, "GET /events?channel=%s HTTP/1.0\r\nHost: %s\r\n\r\n", channel, host); err != nil {
-		ready.Done()
-		return err
-	}
-	rd := bufio.NewReaderSize(c, 2048)
-	status, err := rd.ReadSlice('\n')
-	if err != nil || !bytes.Contains(status, []byte(" 200 ")) {
-		ready.Done()
-		return fmt.Errorf("status %q: %v", status, err)
-	}
-	for {
-		line, err := rd.ReadSlice('\n')
-		if err != nil {
+// scaleStream reads one stream until it fails. Opening it is tried a few
+// times: a hub under a storm of connections may reset some.
+func scaleStream(host, channel string, opening chan struct{}, ready *sync.WaitGroup, report func(seq, ms int)) error {
+	var c net.Conn
+	var rd *bufio.Reader
+	var err error
+	for try := 0; ; try++ {
+		opening <- struct{}{}
+		c, rd, err = openScaleStream(host, channel)
+		<-opening
+		if err == nil {
+			break
+		}
+		if try == 4 {
 			ready.Done()
 			return err
 		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			break
-		}
+		time.Sleep(time.Duration(100<<try) * time.Millisecond) // backoff before retrying the open
 	}
+	defer c.Close()
 	ready.Done()
 	for {
 		line, err := rd.ReadSlice('\n')
@@ -141,5 +137,33 @@ func scaleStream(host, channel string, ready *sync.WaitGroup, report func(seq, m
 		seq, _ := strconv.Atoi(f[0])
 		ns, _ := strconv.ParseInt(f[1], 10, 64)
 		report(seq, int(time.Since(time.Unix(0, ns)).Milliseconds()))
+	}
+}
+
+// openScaleStream sends the request and reads the response head.
+func openScaleStream(host, channel string) (net.Conn, *bufio.Reader, error) {
+	c, err := net.DialTimeout("tcp", host, time.Minute)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := fmt.Fprintf(c, "GET /events?channel=%s HTTP/1.0\r\nHost: %s\r\n\r\n", channel, host); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	rd := bufio.NewReaderSize(c, 2048)
+	status, err := rd.ReadSlice('\n')
+	if err != nil || !bytes.Contains(status, []byte(" 200 ")) {
+		c.Close()
+		return nil, nil, fmt.Errorf("status %q: %v", status, err)
+	}
+	for {
+		line, err := rd.ReadSlice('\n')
+		if err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			return c, rd, nil
+		}
 	}
 }
