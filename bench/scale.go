@@ -125,6 +125,16 @@ func (r *runner) scaleBroadcast(sys system, sm scaleMode, res *loadgen.Result) e
 		}
 	}()
 	open, seq := 0, 0
+	resets := map[*scaleGen]int64{}
+	defer func() {
+		var n int64
+		for _, v := range resets {
+			n += v
+		}
+		if n > 0 {
+			res.Notes = append(res.Notes, fmt.Sprintf("%d streams were cut and resumed with Last-Event-ID during the broadcasts (their receipts include the reconnection)", n))
+		}
+	}()
 	for _, target := range sm.steps {
 		fresh := len(gens)
 		for open < target {
@@ -160,13 +170,17 @@ func (r *runner) scaleBroadcast(sys system, sm scaleMode, res *loadgen.Result) e
 				if err != nil {
 					return fmt.Errorf("generator %s, broadcast %d: %w", g.c.name, seq, err)
 				}
-				var rep struct{ Hist map[int]int }
+				var rep struct {
+					Hist   map[int]int
+					Resets int64
+				}
 				if err := json.Unmarshal([]byte(line), &rep); err != nil {
 					return fmt.Errorf("generator %s: %q: %w", g.c.name, line, err)
 				}
 				for ms, n := range rep.Hist {
 					hist[ms] += n
 				}
+				resets[g] = rep.Resets
 			}
 			p50, p99, last, n := quantiles(hist)
 			if n != open {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/squall-sse/squall/bench/internal/loadgen"
@@ -50,6 +51,7 @@ func scaleGenMain(args []string) int {
 		ms  int
 	}
 	got := make(chan receipt, 4096)
+	var resets atomic.Int64
 	var ready sync.WaitGroup
 	ready.Add(*conns)
 	fail := make(chan error, 1)
@@ -60,7 +62,7 @@ func scaleGenMain(args []string) int {
 	for i := range *conns {
 		host := hosts[(*offset+i)%len(hosts)]
 		go func() {
-			err := scaleStream(host, *channel, opening, &ready, func(seq, ms int) { got <- receipt{seq, ms} })
+			err := scaleStream(host, *channel, opening, &ready, &resets, func(seq, ms int) { got <- receipt{seq, ms} })
 			select {
 			case fail <- fmt.Errorf("stream %d: %w", i, err):
 			default:
@@ -89,7 +91,10 @@ func scaleGenMain(args []string) int {
 			h[r.ms]++
 			counts[r.seq]++
 			if counts[r.seq] == *conns {
-				b, _ := json.Marshal(struct{ Hist map[int]int }{h})
+				b, _ := json.Marshal(struct {
+					Hist   map[int]int
+					Resets int64
+				}{h, resets.Load()})
 				fmt.Println(string(b))
 				delete(hists, r.seq)
 			}
@@ -101,30 +106,44 @@ func scaleGenMain(args []string) int {
 }
 
 // scaleStream reads one stream until it fails. Opening it is tried a few
-// times: a hub under a storm of connections may reset some.
-func scaleStream(host, channel string, opening chan struct{}, ready *sync.WaitGroup, report func(seq, ms int)) error {
-	var c net.Conn
-	var rd *bufio.Reader
-	var err error
-	for try := 0; ; try++ {
-		opening <- struct{}{}
-		c, rd, err = openScaleStream(host, channel)
-		<-opening
-		if err == nil {
-			break
+// times: a hub under a storm of connections may reset some. A stream cut
+// later resumes with Last-Event-ID, as a browser would; resets counts it.
+func scaleStream(host, channel string, opening chan struct{}, ready *sync.WaitGroup, resets *atomic.Int64, report func(seq, ms int)) error {
+	open := func(lastID string) (net.Conn, *bufio.Reader, error) {
+		var err error
+		for try := 0; try < 5; try++ {
+			if try > 0 {
+				time.Sleep(time.Duration(100<<try) * time.Millisecond) // backoff before retrying the open
+			}
+			opening <- struct{}{}
+			c, rd, e := openScaleStream(host, channel, lastID)
+			<-opening
+			if e == nil {
+				return c, rd, nil
+			}
+			err = e
 		}
-		if try == 4 {
-			ready.Done()
-			return err
-		}
-		time.Sleep(time.Duration(100<<try) * time.Millisecond) // backoff before retrying the open
+		return nil, nil, err
 	}
-	defer c.Close()
+	c, rd, err := open("")
 	ready.Done()
+	if err != nil {
+		return err
+	}
+	lastID := ""
 	for {
 		line, err := rd.ReadSlice('\n')
 		if err != nil {
-			return err
+			c.Close()
+			resets.Add(1)
+			if c, rd, err = open(lastID); err != nil {
+				return err
+			}
+			continue
+		}
+		if id, ok := bytes.CutPrefix(line, []byte("id: ")); ok {
+			lastID = string(bytes.TrimSpace(id))
+			continue
 		}
 		rest, ok := bytes.CutPrefix(line, []byte("data: "))
 		if !ok {
@@ -141,12 +160,16 @@ func scaleStream(host, channel string, opening chan struct{}, ready *sync.WaitGr
 }
 
 // openScaleStream sends the request and reads the response head.
-func openScaleStream(host, channel string) (net.Conn, *bufio.Reader, error) {
+func openScaleStream(host, channel, lastID string) (net.Conn, *bufio.Reader, error) {
 	c, err := net.DialTimeout("tcp", host, time.Minute)
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := fmt.Fprintf(c, "GET /events?channel=%s HTTP/1.0\r\nHost: %s\r\n\r\n", channel, host); err != nil {
+	resume := ""
+	if lastID != "" {
+		resume = "Last-Event-ID: " + lastID + "\r\n"
+	}
+	if _, err := fmt.Fprintf(c, "GET /events?channel=%s HTTP/1.0\r\nHost: %s\r\n%s\r\n", channel, host, resume); err != nil {
 		c.Close()
 		return nil, nil, err
 	}
