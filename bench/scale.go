@@ -135,20 +135,26 @@ func (r *runner) scaleBroadcast(sys system, sm scaleMode, res *loadgen.Result) e
 			res.Notes = append(res.Notes, fmt.Sprintf("%d streams were cut and resumed with Last-Event-ID during the broadcasts (their receipts include the reconnection)", n))
 		}
 	}()
+	// A step that fails (a generator that cannot open its streams, a
+	// broadcast that does not reach every stream in time) ends the
+	// stepping: the figures of the steps before it stand.
+steps:
 	for _, target := range sm.steps {
 		fresh := len(gens)
 		for open < target {
 			n := min(sm.perGen, target-open)
 			g, err := r.startScaleGen(len(gens), urls, n, open)
 			if err != nil {
-				return err
+				res.Errors = append(res.Errors, fmt.Sprintf("step %d: %v", target, err))
+				break steps
 			}
 			gens = append(gens, g)
 			open += n
 		}
 		for _, g := range gens[fresh:] {
 			if err := g.waitFor("ready", 3*time.Minute); err != nil {
-				return fmt.Errorf("generator %s: %w", g.c.name, err)
+				res.Errors = append(res.Errors, fmt.Sprintf("step %d: generator %s: %v", target, g.c.name, err))
+				break steps
 			}
 		}
 		var p50s, p99s, lasts []float64
@@ -168,7 +174,8 @@ func (r *runner) scaleBroadcast(sys system, sm scaleMode, res *loadgen.Result) e
 			for _, g := range gens {
 				line, err := g.next(2 * time.Minute)
 				if err != nil {
-					return fmt.Errorf("generator %s, broadcast %d: %w", g.c.name, seq, err)
+					res.Errors = append(res.Errors, fmt.Sprintf("step %d: generator %s, broadcast %d: %v", target, g.c.name, seq, err))
+					break steps
 				}
 				var rep struct {
 					Hist   map[int]int
