@@ -178,8 +178,9 @@ func (c Config) withDefaults() (Config, error) {
 // fast. Its methods are safe for concurrent use.
 type Relay struct {
 	cfg       Config
-	client    redis.UniversalClient // publish, replay and subscriptions
-	ownClient bool                  // built from URL or Options: closed at Shutdown
+	client    redis.UniversalClient // publish and replay
+	sub       redis.UniversalClient // subscriptions: their own pools, so their dials do not trip the client's dial breaker
+	ownClient bool                  // built from URL or Options: both closed at Shutdown
 	cluster   bool                  // a Redis Cluster: keys carry partition tags
 	sharded   bool                  // SPUBLISH and SSUBSCRIBE
 	tags      []string              // the partitions' hash tags, on a cluster
@@ -247,9 +248,17 @@ func New(cfg Config) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
+	sub := client
+	if own {
+		if sub, _, err = newClient(cfg); err != nil {
+			_ = client.Close()
+			return nil, err
+		}
+	}
 	r := &Relay{
 		cfg:       cfg,
 		client:    client,
+		sub:       sub,
 		ownClient: own,
 		pattern:   escapeGlob(cfg.Prefix) + ":*",
 		head:      cfg.Prefix + ":",

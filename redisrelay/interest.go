@@ -243,7 +243,7 @@ func (l *link) connect() *redis.PubSub {
 		return nil
 	}
 	ctx := r.ctx
-	l.ps = r.client.Subscribe(ctx) // no channel yet: does not dial
+	l.ps = r.sub.Subscribe(ctx) // no channel yet: does not dial
 	l.confirmed = map[string]struct{}{}
 	// Their errors are those of the first dial; ReceiveTimeout dials again.
 	switch {

@@ -22,8 +22,8 @@ import (
 //	KEYS[1]  PREFIX:probe, or PREFIX:probe:{TAG} for each partition of a
 //	         cluster, so that every master is probed
 //	ARGV[1]  its expiry in ms
-const probeSrc = `redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
-return redis.call('TIME')`
+var probeScript = redis.NewScript(`redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+return redis.call('TIME')`)
 
 // probe runs the write probe every ProbeInterval until Shutdown, so that
 // Ready turns down within about one interval of Redis refusing writes, with
@@ -43,14 +43,13 @@ func (r *Relay) probe() {
 	cmds := make([]*redis.Cmd, len(keys))
 	for {
 		// The client's read timeout (1s by default) bounds a probe of a
-		// hung Redis. A cluster's probes go as one pipeline per master.
+		// hung Redis. One command per key, not a pipeline: a pipeline that
+		// cannot get a connection (go-redis's dial breaker is open) leaves
+		// its commands without an error, which read as a working Redis.
 		sent := time.Now()
-		_, _ = r.client.Pipelined(r.ctx, func(p redis.Pipeliner) error {
-			for i, k := range keys {
-				cmds[i] = p.Eval(r.ctx, probeSrc, []string{k}, expiry)
-			}
-			return nil
-		})
+		for i, k := range keys {
+			cmds[i] = probeScript.Run(r.ctx, r.client, []string{k}, expiry)
+		}
 		got := time.Now()
 		if r.ctx.Err() != nil {
 			return

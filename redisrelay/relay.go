@@ -251,7 +251,7 @@ func (l *link) lostConn() {
 	l.mu.Lock()
 	l.confirmed = map[string]struct{}{}
 	l.mu.Unlock()
-	if cc, ok := l.r.client.(*redis.ClusterClient); ok {
+	if cc, ok := l.r.sub.(*redis.ClusterClient); ok {
 		cc.ReloadState(l.r.ctx)
 	}
 }
@@ -336,6 +336,7 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 			r.async.Wait()
 			if r.ownClient {
 				_ = r.client.Close()
+				_ = r.sub.Close()
 			}
 			if r.ownSys {
 				r.sys.Shutdown()
