@@ -374,6 +374,7 @@ func (r *router) spawnChannel(ctx actor.Context, name string) *routed {
 		b := newBudgetActor(cfg.HistoryBudget, r.hub.hobs)
 		r.budget = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return b }, actor.WithMailbox(unboundedMailbox)))
 	}
+	r.joined(name)
 	ch := newChannelActor(r.hub, name, false, r.budget)
 	c := &routed{pid: ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return ch }, actor.WithMailbox(unboundedMailbox)))}
 	r.channels[name] = c
@@ -387,5 +388,6 @@ func (r *router) spawnChannel(ctx actor.Context, name string) *routed {
 // follow spawn a fresh actor.
 func (r *router) channelEnded(name string) {
 	delete(r.channels, name)
+	r.left(name)
 	r.hub.cfg.Observer.ChannelsChanged(len(r.channels))
 }

@@ -370,6 +370,9 @@ func redisReachable(rawURL string) error {
 // run measures scenario sc against sys once; profile asks for the CPU and
 // heap profiles when -profile is set.
 func (r *runner) run(sc string, sys system, profile bool) outcome {
+	if sc == "scale" {
+		return r.runScale(sys)
+	}
 	nServers := 1
 	var extra []string
 	if sc == "cluster" {

@@ -1,6 +1,8 @@
 package httpedge_test
 
 import (
+	"time"
+
 	"context"
 	"encoding/json"
 	"net/http"
@@ -184,6 +186,9 @@ func TestHostilePoisonEventsFromRedis(t *testing.T) {
 	}
 	rawPublish := func(payload string) {
 		t.Helper()
+		// Each relay subscribes to "p" once its stream joined (redisrelay
+		// per-channel interest): wait for both confirmations.
+		require.Eventually(t, func() bool { return nodes[0].relay.Listening("p") && nodes[1].relay.Listening("p") }, 5*time.Second, 5*time.Millisecond)
 		receivers, err := rdb.Publish(ctx, nodes[0].relay.PubSubChannel("p"), payload).Result()
 		require.NoError(t, err, "PUBLISH")
 		require.EqualValues(t, 2, receivers, "both relays got it")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -31,6 +30,29 @@ type resyncMsg struct{}
 func (*resyncMsg) IgnoreDeadLetterLogging() {}
 
 var theResync = &resyncMsg{}
+
+// confirmed says Redis confirmed the subscription to a channel: what was
+// published since the node joined it, or since the last event relayed on
+// it, may have been missed.
+type confirmed struct{ channel string }
+
+func (*confirmed) IgnoreDeadLetterLogging() {}
+
+// catchUpNow is the relay actor's own message: it fetches, in one catch-up,
+// for every channel confirmed since the last one.
+type catchUpNow struct{}
+
+func (*catchUpNow) IgnoreDeadLetterLogging() {}
+
+var theCatchUpNow = &catchUpNow{}
+
+// catchPoint is where a catch-up reads a channel's history from: after the
+// last position relayed (exact: it must still be there), or from the
+// position the Redis clock gave the channel's join (a time, not an entry).
+type catchPoint struct {
+	pos   actors.Pos
+	exact bool
+}
 
 // caughtUp returns what a catch-up fetch read from the history streams.
 type caughtUp struct {
@@ -84,6 +106,12 @@ type relayActor struct {
 
 	malformedLog throttle
 	oversizeLog  throttle
+
+	// Channels confirmed and not yet caught up; pending is set while a
+	// catchUpNow is on its way, so a storm of confirmations costs one
+	// catch-up.
+	toCatch map[string]struct{}
+	pending bool
 }
 
 // checker is a [Sink] that refuses some events before they are delivered.
@@ -122,6 +150,23 @@ func (a *relayActor) Receive(ctx actor.Context) {
 		a.inbound(m)
 	case *resyncMsg:
 		a.resync(ctx)
+	case *confirmed:
+		if a.toCatch == nil {
+			a.toCatch = map[string]struct{}{}
+		}
+		a.toCatch[m.channel] = struct{}{}
+		if !a.pending {
+			// Live events are held from now: the ones that follow the
+			// confirmation must come after what the catch-up reads.
+			a.pending = true
+			a.catching++
+			ctx.Send(ctx.Self(), theCatchUpNow)
+		}
+	case *catchUpNow:
+		a.pending = false
+		a.catchUpJoined(ctx)
+		a.catching--
+		a.release()
 	case *caughtUp:
 		a.caughtUp(m)
 	case *actor.Stopped:
@@ -132,12 +177,11 @@ func (a *relayActor) Receive(ctx actor.Context) {
 }
 
 func (a *relayActor) inbound(m *inbound) {
-	head := a.r.head
-	if !strings.HasPrefix(m.Channel, head) {
+	channel, ok := a.r.channelOf(m.Channel)
+	if !ok {
 		a.reject(m.Channel, fmt.Errorf("%w: channel outside the prefix", ErrMalformed))
 		return
 	}
-	channel := m.Channel[len(head):]
 	if err := sse.ValidChannel(channel); err != nil {
 		a.reject(m.Channel, fmt.Errorf("%w: %w", ErrMalformed, err))
 		return
@@ -244,11 +288,43 @@ func (a *relayActor) resync(ctx actor.Context) {
 	if len(a.seen) == 0 {
 		return
 	}
-	a.catching++
-	points := make(map[string]actors.Pos, len(a.seen))
+	points := make(map[string]catchPoint, len(a.seen))
 	for ch, s := range a.seen {
-		points[ch] = s.pos
+		points[ch] = catchPoint{pos: s.pos, exact: true}
 	}
+	a.fetch(ctx, points)
+}
+
+// catchUpJoined reads what the channels confirmed since the last time may
+// have missed: from the last position relayed on each, or, when later or
+// none, from its join. With history off there is nothing to read.
+func (a *relayActor) catchUpJoined(ctx actor.Context) {
+	if len(a.toCatch) == 0 || a.r.cfg.History < 0 {
+		clear(a.toCatch)
+		return
+	}
+	points := make(map[string]catchPoint, len(a.toCatch))
+	for ch := range a.toCatch {
+		since, ok := a.r.want.joinedAt(ch)
+		if !ok {
+			continue // left meanwhile
+		}
+		p := catchPoint{pos: a.r.clock.point(a.r.part(ch), since)}
+		if s, ok := a.seen[ch]; ok && !s.pos.Less(p.pos) {
+			p = catchPoint{pos: s.pos, exact: true}
+		}
+		points[ch] = p
+	}
+	a.toCatch = nil // a storm's map is not kept
+	if len(points) > 0 {
+		a.fetch(ctx, points)
+	}
+}
+
+// fetch reads the history after points off the actor, holding live events
+// until it is back (see caughtUp).
+func (a *relayActor) fetch(ctx actor.Context, points map[string]catchPoint) {
+	a.catching++
 	self, r := ctx.Self(), a.r
 	r.async.Add(1)
 	go func() {
@@ -278,6 +354,12 @@ func (a *relayActor) caughtUp(m *caughtUp) {
 			}
 		}
 	}
+	a.release()
+}
+
+// release delivers the live events held during catch-ups, once none is left
+// in flight.
+func (a *relayActor) release() {
 	if a.catching > 0 {
 		return
 	}
@@ -293,7 +375,7 @@ func (a *relayActor) caughtUp(m *caughtUp) {
 
 // catchUp reads, for each channel, the history after its point, retrying
 // while Redis is still coming back.
-func (r *Relay) catchUp(ctx context.Context, points map[string]actors.Pos) *caughtUp {
+func (r *Relay) catchUp(ctx context.Context, points map[string]catchPoint) *caughtUp {
 	names := make([]string, 0, len(points))
 	for ch := range points {
 		names = append(names, ch)
@@ -322,7 +404,7 @@ const (
 	fetchPage  = 100
 )
 
-func (r *Relay) fetchAfter(ctx context.Context, names []string, points map[string]actors.Pos) (*caughtUp, error) {
+func (r *Relay) fetchAfter(ctx context.Context, names []string, points map[string]catchPoint) (*caughtUp, error) {
 	out := &caughtUp{channels: make([]caughtChannel, 0, len(names))}
 	type pending struct {
 		idx   int    // in out.channels
@@ -332,7 +414,8 @@ func (r *Relay) fetchAfter(ctx context.Context, names []string, points map[strin
 	todo := make([]pending, 0, len(names))
 	for _, ch := range names {
 		out.channels = append(out.channels, caughtChannel{name: ch})
-		todo = append(todo, pending{idx: len(out.channels) - 1, start: points[ch].String(), first: true})
+		p := points[ch]
+		todo = append(todo, pending{idx: len(out.channels) - 1, start: p.pos.String(), first: p.exact})
 	}
 	for len(todo) > 0 {
 		batch := todo[:min(fetchBatch, len(todo))]
@@ -342,7 +425,7 @@ func (r *Relay) fetchAfter(ctx context.Context, names []string, points map[strin
 			for i, pd := range batch {
 				// Inclusive at first: finding the point itself shows nothing
 				// between it and the next entry was trimmed.
-				cmds[i] = p.XRangeN(ctx, r.hist+out.channels[pd.idx].name, pd.start, "+", fetchPage)
+				cmds[i] = p.XRangeN(ctx, r.StreamKey(out.channels[pd.idx].name), pd.start, "+", fetchPage)
 			}
 			return nil
 		})

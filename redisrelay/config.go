@@ -14,16 +14,51 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Config configures a [Relay]. Only URL (or Options) is required.
+// Config configures a [Relay]. Only URL (or Options, or Client) is required.
 type Config struct {
-	// URL locates Redis: redis://[user:password@]host:port/db, rediss://
-	// for TLS, or unix://path. It is used when Options is nil.
+	// URL locates Redis. One Redis: redis://[user:password@]host:port/db,
+	// rediss:// for TLS, or unix://path. A Redis Cluster:
+	// redis+cluster://[user:password@]host:port,host:port (rediss+cluster://
+	// for TLS), or redis:// with several hosts; the hosts are seeds, any
+	// reachable one finds the rest. With SentinelMaster set, the hosts are
+	// Sentinels. Query options are go-redis's (ParseURL, ParseClusterURL,
+	// ParseFailoverURL). It is used when Options and Client are nil.
 	URL string
 
-	// Options configures the Redis connections instead of URL. The relay
-	// copies it and fills its own defaults into the zero fields (see
-	// [Relay] for the fail-fast timeouts).
+	// SentinelMaster is the name of the master that the Sentinels of URL
+	// watch: the relay follows it through failovers.
+	SentinelMaster string
+
+	// Options configures a single Redis instead of URL. The relay copies it
+	// and fills its own defaults into the zero fields (see [Relay] for the
+	// fail-fast timeouts).
 	Options *redis.Options
+
+	// Client, when set, is used instead of URL and Options: an embedder's
+	// own client, single, Sentinel (a failover client) or Cluster
+	// (*redis.ClusterClient). The relay neither changes nor closes it, so
+	// its timeouts are the embedder's (publishes are still sent once: the
+	// relay marks them not to be retried).
+	Client redis.UniversalClient
+
+	// Interest chooses what the relay subscribes to: [InterestChannels]
+	// (the default) or [InterestAll].
+	Interest Interest
+
+	// ShardedPubSub, on a Redis Cluster, carries events with SPUBLISH and
+	// SSUBSCRIBE, so that each event travels only within its slot's shard.
+	// Off (the default, the compatibility mode), events go with classic
+	// PUBLISH, which the cluster bus copies to every node: Python SDK
+	// producers (PUBLISH PREFIX:C) and subscribers (PSUBSCRIBE PREFIX:*)
+	// keep working, at the price of every node carrying every event. It
+	// changes nothing on a single Redis, where classic pub/sub is already
+	// compatible and costs nothing extra. Every node must agree.
+	ShardedPubSub bool
+
+	// Partitions is the number of hash tags a Redis Cluster spreads the
+	// channels over (see the package doc); zero means 16. Every node must
+	// use the same. Ignored on a single Redis.
+	Partitions int
 
 	// Prefix names the Redis pub/sub channels, PREFIX:CHANNEL, and the
 	// history streams, PREFIX:history:CHANNEL. Empty means "sse", the Python
@@ -81,40 +116,18 @@ const (
 	noIDExpiry = 10 * time.Minute
 )
 
-func (c Config) withDefaults() (Config, *redis.Options, error) {
-	var opt *redis.Options
-	switch {
-	case c.Options != nil:
-		o := *c.Options
-		opt = &o
-	case c.URL != "":
-		o, err := redis.ParseURL(c.URL)
-		if err != nil {
-			return c, nil, fmt.Errorf("redisrelay: Redis URL: %w", err)
-		}
-		opt = o
-	default:
-		return c, nil, errors.New("redisrelay: Config needs URL or Options")
+func (c Config) withDefaults() (Config, error) {
+	if c.Interest != InterestChannels && c.Interest != InterestAll {
+		return c, fmt.Errorf("redisrelay: unknown Interest %d", c.Interest)
 	}
-	if opt.DialTimeout == 0 {
-		opt.DialTimeout = defaultDialTimeout
+	if c.Interest == InterestAll && c.ShardedPubSub {
+		return c, errors.New("redisrelay: InterestAll needs classic pub/sub: a pattern receives no sharded message")
 	}
-	if opt.DialerRetries == 0 {
-		opt.DialerRetries = 1
+	if c.Partitions <= 0 {
+		c.Partitions = 16
 	}
-	if opt.ReadTimeout == 0 {
-		opt.ReadTimeout = defaultIOTimeout
-	}
-	if opt.WriteTimeout == 0 {
-		opt.WriteTimeout = defaultIOTimeout
-	}
-	if opt.PoolTimeout == 0 {
-		opt.PoolTimeout = defaultIOTimeout
-	}
-	if opt.MaxRetries == 0 {
-		// A retried publish could run twice: an event is either known to
-		// be accepted or refused, and the caller decides.
-		opt.MaxRetries = -1
+	if c.Partitions > 1024 {
+		return c, errors.New("redisrelay: Partitions over 1024")
 	}
 	if c.Prefix == "" {
 		c.Prefix = "sse"
@@ -146,12 +159,7 @@ func (c Config) withDefaults() (Config, *redis.Options, error) {
 	if c.ProbeInterval <= 0 {
 		c.ProbeInterval = 500 * time.Millisecond
 	}
-	dial := opt.Dialer
-	if dial == nil {
-		dial = redis.NewDialer(opt)
-	}
-	opt.Dialer = trackDialer(dial)
-	return c, opt, nil
+	return c, nil
 }
 
 // Relay connects a hub to Redis. It is three things:
@@ -169,16 +177,27 @@ func (c Config) withDefaults() (Config, *redis.Options, error) {
 // 1s and whose retries are off, so that with Redis away a publish fails
 // fast. Its methods are safe for concurrent use.
 type Relay struct {
-	cfg     Config
-	client  *redis.Client // publish and replay
-	sub     *redis.Client // the pattern subscription
-	pattern string        // PREFIX:*, glob characters escaped
-	head    string        // PREFIX:
-	hist    string        // PREFIX:history:
+	cfg       Config
+	client    redis.UniversalClient // publish and replay
+	sub       redis.UniversalClient // subscriptions: their own pools, so their dials do not trip the client's dial breaker
+	ownClient bool                  // built from URL or Options: both closed at Shutdown
+	cluster   bool                  // a Redis Cluster: keys carry partition tags
+	sharded   bool                  // SPUBLISH and SSUBSCRIBE
+	tags      []string              // the partitions' hash tags, on a cluster
+	pattern   string                // PREFIX:*, glob characters escaped
+	head      string                // PREFIX:
+	hist      string                // PREFIX:history:
+
+	links []*link // the subscriptions: one, or one per partition when sharded
+	want  interestSet
+	clock clockSkew
+
+	received      atomic.Uint64 // messages read from the subscriptions
+	receivedBytes atomic.Uint64 // their payloads' bytes
 
 	malformed atomic.Uint64
 	oversize  atomic.Uint64 // events the sink refused as too large (see checker)
-	state     atomic.Pointer[linkState]
+	isStarted atomic.Bool
 	// writeErr is why Redis refuses writes, nil while it takes them: set
 	// by a failed publish or probe, cleared by a successful one. The
 	// subscription can be up while writes are refused (OOM, a read-only
@@ -190,13 +209,12 @@ type Relay struct {
 	// nothing, and an unauthenticated connection is closed by Redis on a
 	// command with many arguments, which would lose the answer (a 504
 	// where a 503 is certain).
-	refused  atomic.Pointer[error]
+	refused  []atomic.Pointer[error] // per partition on a cluster, else one
 	refusals refusalLog
 
 	replayObs replayObs // set by Observe
 
 	mu      sync.Mutex // guards what Start and Shutdown change
-	ps      *redis.PubSub
 	started bool
 	closed  atomic.Bool
 	ctx     context.Context // cancelled by Shutdown: ends dials and backoffs
@@ -224,21 +242,46 @@ var errNotStarted = errors.New("relay not started")
 // once (or fail while Redis is away), and [Relay.Start] begins the
 // subscription.
 func New(cfg Config) (*Relay, error) {
-	cfg, opt, err := cfg.withDefaults()
+	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	r := &Relay{
-		cfg:     cfg,
-		client:  redis.NewClient(opt),
-		pattern: escapeGlob(cfg.Prefix) + ":*",
-		head:    cfg.Prefix + ":",
-		hist:    cfg.Prefix + ":history:",
+	client, own, err := newClient(cfg)
+	if err != nil {
+		return nil, err
 	}
-	subOpt := *opt
-	r.sub = redis.NewClient(&subOpt)
+	sub := client
+	if own {
+		if sub, _, err = newClient(cfg); err != nil {
+			_ = client.Close()
+			return nil, err
+		}
+	}
+	r := &Relay{
+		cfg:       cfg,
+		client:    client,
+		sub:       sub,
+		ownClient: own,
+		pattern:   escapeGlob(cfg.Prefix) + ":*",
+		head:      cfg.Prefix + ":",
+		hist:      cfg.Prefix + ":history:",
+	}
+	if _, ok := client.(*redis.ClusterClient); ok {
+		r.cluster = true
+		r.sharded = cfg.ShardedPubSub
+		r.tags = partitionTags(cfg.Partitions)
+	}
+	r.refused = make([]atomic.Pointer[error], r.parts())
+	r.links = make([]*link, 1)
+	if r.sharded {
+		r.links = make([]*link, len(r.tags))
+	}
+	for i := range r.links {
+		r.links[i] = &link{r: r, part: i, sent: map[string]struct{}{}}
+	}
+	r.want.init()
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.state.Store(&linkState{err: errNotStarted})
+	r.clock.parts = make([]skewPart, r.parts())
 	return r, nil
 }
 
@@ -260,10 +303,60 @@ func escapeGlob(s string) string {
 func (r *Relay) Prefix() string { return r.cfg.Prefix }
 
 // StreamKey is the Redis key of channel's history stream.
-func (r *Relay) StreamKey(channel string) string { return r.hist + channel }
+func (r *Relay) StreamKey(channel string) string { return r.hist + r.tag(channel) + channel }
 
-// PubSubChannel is the Redis pub/sub channel that carries channel's events.
-func (r *Relay) PubSubChannel(channel string) string { return r.head + channel }
+// PubSubChannel is the Redis pub/sub channel that carries channel's events:
+// PREFIX:C, or PREFIX:{TAG}:C with sharded pub/sub.
+func (r *Relay) PubSubChannel(channel string) string {
+	if r.sharded {
+		return r.head + r.tag(channel) + channel
+	}
+	return r.head + channel
+}
+
+// parts is the number of partitions: 1 on a single Redis.
+func (r *Relay) parts() int { return max(len(r.tags), 1) }
+
+// part is channel's partition, 0 on a single Redis.
+func (r *Relay) part(channel string) int {
+	if !r.cluster {
+		return 0
+	}
+	return partition(channel, len(r.tags))
+}
+
+// tag is what goes between a key's kind and the channel name: "{TAG}:" on
+// a cluster, so that every key of the channel is in its partition's slot,
+// and nothing on a single Redis, whose names are the Python SDK's.
+func (r *Relay) tag(channel string) string {
+	if !r.cluster {
+		return ""
+	}
+	return "{" + r.tags[partition(channel, len(r.tags))] + "}:"
+}
+
+// channelOf is the Squall channel a pub/sub channel carries, or false when
+// the name is outside the prefix.
+func (r *Relay) channelOf(name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, r.head)
+	if !ok {
+		return "", false
+	}
+	if r.sharded && strings.HasPrefix(rest, "{") {
+		if _, after, ok := strings.Cut(rest, "}:"); ok {
+			return after, true
+		}
+	}
+	return rest, true
+}
+
+// Ingress is what the relay has read from its subscriptions since it
+// started: messages and payload bytes. A node with no stream on a channel
+// does not subscribe to it (InterestChannels), so its events are not in
+// these counts.
+func (r *Relay) Ingress() (messages, bytes uint64) {
+	return r.received.Load(), r.receivedBytes.Load()
+}
 
 // Malformed counts the envelopes refused since the relay started.
 func (r *Relay) Malformed() uint64 { return r.malformed.Load() }

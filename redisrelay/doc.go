@@ -9,9 +9,39 @@
 // so the stream entry id is the event's place in the history (an
 // actors.Pos) on every node and, when the publisher gave none, its id.
 // [Relay.Replay] is the hub's cluster history. Together they make a
-// Relay an actors.Cluster.
-// [Relay.Start] subscribes to PREFIX:* and hands every message to a relay
-// actor that validates it and calls the hub's Deliver.
+// Relay an actors.Cluster; [Relay.Join] and [Relay.Leave] make it an
+// actors.Interest, told by the hub which channels it has streams on.
+// [Relay.Start] subscribes (to those channels, or with [InterestAll] to
+// PREFIX:*) and hands every message to a relay actor that validates it and
+// calls the hub's Deliver.
+//
+// # Backends
+//
+// One redis.UniversalClient carries everything: a single Redis, a
+// Sentinel-managed master (Config.SentinelMaster) or a Redis Cluster
+// (redis+cluster://h1:p1,h2:p2, or several hosts), built from Config.URL or
+// given by an embedder in Config.Client. Publishes are sent once whatever
+// the client: go-redis follows MOVED and ASK but never retries the publish
+// script, and a node without the script in its cache (a promoted replica)
+// gets EVAL after EVALSHA's NOSCRIPT. After a failure that is not Redis's
+// answer, a cluster client reloads its slot map, so a failover is followed
+// within the cluster's own failover time.
+//
+// # Interest
+//
+// With [InterestChannels] (the default) the relay subscribes to a channel
+// while the hub has a stream on it: SUBSCRIBE PREFIX:C, or SSUBSCRIBE
+// PREFIX:{TAG}:C with sharded pub/sub on a cluster. One goroutine turns
+// joins and leaves into commands, taking every change pending when it
+// wakes, so a storm of joins costs a few commands of up to 1,000 channels
+// (sharded: one per partition, since Redis refuses an SSUBSCRIBE across
+// slots). Each confirmation from Redis, first or after a reconnection,
+// has the relay actor read the history from the last position it relayed
+// on the channel or, when later or none, from the position of the join (the
+// join's local time converted by the Redis clock offset the write probe
+// measures, less its uncertainty): nothing published between a stream's
+// join and the confirmation, or while the connection was down, is lost.
+// Events of channels without a local stream never reach the node.
 //
 // Wiring, as cmd/squall does it:
 //
@@ -27,7 +57,11 @@
 // # Redis layout
 //
 // Channel C travels on the pub/sub channel PREFIX:C (default prefix "sse",
-// the Python SDK's). Its history is the stream PREFIX:history:C, whose
+// the Python SDK's); with sharded pub/sub on a cluster, on the shard
+// channel PREFIX:{TAG}:C. On a cluster every key of C below has "{TAG}:"
+// before C, TAG being the hash tag of C's partition (Config.Partitions,
+// chosen to spread evenly over the slots), so that the publish script's
+// keys share one slot. Its history is the stream PREFIX:history:C, whose
 // entries hold the publisher's id in field "i" ("" when none) and the
 // envelope's data, event and retry in field "e" (a JSON object). The stream
 // keeps History+1 entries (MAXLEN =): the oldest one only marks the
@@ -49,11 +83,10 @@
 // MAXLEN 0: it holds no entry and only assigns ids, and it expires after
 // the TTL (10 minutes when there is none). An idempotency key K given to
 // [Relay.PublishOnce] is the string PREFIX:idem:C|K, holding the event's
-// id for IdempotencyWindow. PREFIX:probe is the write probe's key. Every
-// key of channel C is named PREFIX:KIND:C…, so that a hash tag around C can
-// later put them in one Redis Cluster slot; the scripts declare every key
-// they touch. Every node of a cluster must use the same prefix, History
-// and HistoryTTL.
+// id for IdempotencyWindow. PREFIX:probe is the write probe's key
+// (PREFIX:probe:{TAG} for each partition of a cluster, so that every master
+// is probed). The scripts declare every key they touch. Every node must use
+// the same prefix, History, HistoryTTL, ShardedPubSub and Partitions.
 //
 // # Envelope
 //
@@ -125,11 +158,12 @@
 //
 // # Faults
 //
-// The subscription is owned by one goroutine that reads with a timeout
+// Each subscription connection (one, or one per partition with sharded
+// pub/sub) is owned by one goroutine that reads with a timeout
 // (PingInterval) and never parses: it hands each message to the relay
 // actor's unbounded mailbox at once, so Redis never sees a slow subscriber
 // and never cuts it (client-output-buffer-limit pubsub). It reports up when
-// Redis confirms the PSUBSCRIBE; it reports down on any error, or after
+// Redis answers (a subscription confirmed, or a PING); it reports down on any error, or after
 // MaxMissedPongs pings go unanswered (a hung Redis sends no error, and
 // go-redis's own health check does not see it); it reconnects with
 // jittered exponential backoff from 50ms to 2s. [Relay.Ready] reports that
@@ -150,14 +184,15 @@
 // their count. An error reply to the subscription's PING (MISCONF refuses
 // even PING) keeps the subscription up: Redis answered.
 //
-// After a resubscribe, the relay catches up: for every channel on which it
-// delivered an event with a position within the history window, it reads
-// the stream after that position and delivers what it missed while it was
-// down, holding live events meanwhile, so the channel's order holds and
-// nothing is delivered twice. Not covered: a channel whose first event on
-// this node came while the subscription was down, events without "pos"
-// (they are in no history), and events already trimmed from the history
-// (logged); a client still resumes those from history by reconnecting.
+// After a resubscribe, the relay catches up (see Interest; with
+// InterestAll, for every channel on which it delivered an event with a
+// position within the history window): it reads the stream after that
+// point and delivers what it missed, holding live events meanwhile, so the
+// channel's order holds and nothing is delivered twice. Not covered: events
+// without "pos" (they are in no history), events already trimmed from the
+// history (logged) and, with InterestAll, a channel whose first event on
+// this node came while the subscription was down; a client still resumes
+// those from history by reconnecting.
 //
 // # Concurrency
 //

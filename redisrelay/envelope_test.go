@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -25,7 +26,7 @@ import (
 func TestPythonSDKMessagesReachSubscribers(t *testing.T) {
 	a, _ := twoNodes(t, redisrelay.Config{})
 	c := a.subscribe(t, "channel=feed", "")
-	a.requireChannels(t, 1)
+	a.requireListening(t, "feed") // a plain PUBLISH is in no history: only a confirmed subscription gets it
 	rdb := rawClient(t, sharedRedis)
 	tests := []struct {
 		name, payload, frame string
@@ -116,13 +117,23 @@ func (b *syncBuffer) String() string {
 }
 
 func TestMalformedMessagesAreCountedAndDropped(t *testing.T) {
+	// With per-channel interest a node subscribes only to valid channel
+	// names its streams are on, so messages on other names never reach it;
+	// the pattern subscription gets them and must refuse them.
+	for _, interest := range []redisrelay.Interest{redisrelay.InterestChannels, redisrelay.InterestAll} {
+		t.Run(fmt.Sprint(interest), func(t *testing.T) { testMalformed(t, interest) })
+	}
+}
+
+func testMalformed(t *testing.T, interest redisrelay.Interest) {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	prefix := newPrefix(t, sharedRedis)
-	a := newNode(t, redisrelay.Config{URL: sharedRedis, Prefix: prefix, Logger: logger, LogInterval: time.Hour}, actors.Config{})
+	a := newNode(t, redisrelay.Config{URL: sharedRedis, Prefix: prefix, Logger: logger, LogInterval: time.Hour, Interest: interest}, actors.Config{})
 	a.requireReady(t)
 	c := a.subscribe(t, "channel=feed", "")
 	a.requireChannels(t, 1)
+	a.requireListening(t, "feed")
 	rdb := rawClient(t, sharedRedis)
 	ch := a.relay.PubSubChannel("feed")
 	bad := []struct{ name, channel, payload string }{
@@ -142,8 +153,12 @@ func TestMalformedMessagesAreCountedAndDropped(t *testing.T) {
 		{"unknown version", ch, `{"v": 2, "data": "x"}`},
 		{"pos not a stream id", ch, `{"data": "x", "pos": "yesterday"}`},
 		{"channel differs", ch, `{"data": "x", "channel": "other"}`},
-		{"invalid channel name", prefix + ":bad name", `{"data": "x"}`},
-		{"empty channel name", prefix + ":", `{"data": "x"}`},
+	}
+	if interest == redisrelay.InterestAll {
+		bad = append(bad, []struct{ name, channel, payload string }{
+			{"invalid channel name", prefix + ":bad name", `{"data": "x"}`},
+			{"empty channel name", prefix + ":", `{"data": "x"}`},
+		}...)
 	}
 	for _, b := range bad {
 		require.NoError(t, rdb.Publish(t.Context(), b.channel, b.payload).Err(), b.name)

@@ -28,7 +28,10 @@ func Example() {
 	defer relay.Close()
 	sink := make(printSink, 1)
 	relay.Start(nil, sink)
-	for relay.Ready() != nil {
+	// A hub tells the relay which channels its streams are on; any other
+	// sink says which channels it wants itself.
+	relay.Join("orders")
+	for relay.Ready() != nil || !relay.Listening("orders") {
 		time.Sleep(5 * time.Millisecond) // wait for the subscription
 	}
 

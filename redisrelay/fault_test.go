@@ -216,7 +216,8 @@ func TestBurstWhileTheHubIsSlow(t *testing.T) {
 		}
 		require.NoError(t, relay.Close())
 	})
-	require.Eventually(t, func() bool { return relay.Ready() == nil }, wait, 5*time.Millisecond)
+	relay.Join("burst")
+	require.Eventually(t, func() bool { return relay.Ready() == nil && relay.Listening("burst") }, wait, 5*time.Millisecond)
 
 	const total, batch = 50000, 1000
 	rdb := rawClient(t, srv.url())

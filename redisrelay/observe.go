@@ -97,16 +97,13 @@ func result(err error) string {
 	return "error"
 }
 
-// SubscriptionReady is nil while the pattern subscription is confirmed by
+// SubscriptionReady is nil while the relay's subscriptions are confirmed by
 // Redis, and why not otherwise: the relay's half of [Relay.Ready].
 func (r *Relay) SubscriptionReady() error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	if s := r.state.Load(); !s.up {
-		return s.err
-	}
-	return nil
+	return r.subscriptionDown()
 }
 
 // PublishReady is nil while Redis takes writes (as the last publish or

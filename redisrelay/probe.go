@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,36 +16,64 @@ import (
 // publish script meets: at its first write Redis refuses a script for OOM
 // (maxmemory with noeviction), READONLY (a replica) or MISCONF (a failed
 // save), and a connection without the password gets NOAUTH. A PING meets
-// none of these.
+// none of these. It answers the Redis clock (TIME), which dates the
+// interest points (see clockSkew).
 //
-//	KEYS[1]  PREFIX:probe
+//	KEYS[1]  PREFIX:probe, or PREFIX:probe:{TAG} for each partition of a
+//	         cluster, so that every master is probed
 //	ARGV[1]  its expiry in ms
-var probeScript = redis.NewScript(`return redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])`)
+var probeScript = redis.NewScript(`redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+return redis.call('TIME')`)
 
 // probe runs the write probe every ProbeInterval until Shutdown, so that
 // Ready turns down within about one interval of Redis refusing writes, with
 // or without publishes, and back up once it takes them again.
 func (r *Relay) probe() {
 	defer r.loop.Done()
-	key := []string{r.cfg.Prefix + ":probe"}
+	keys := []string{r.cfg.Prefix + ":probe"}
+	if r.cluster {
+		keys = make([]string, len(r.tags))
+		for i, t := range r.tags {
+			keys[i] = r.cfg.Prefix + ":probe:{" + t + "}"
+		}
+	}
 	expiry := strconv.FormatInt(max(4*r.cfg.ProbeInterval, time.Second).Milliseconds(), 10)
 	t := time.NewTicker(r.cfg.ProbeInterval)
 	defer t.Stop()
+	cmds := make([]*redis.Cmd, len(keys))
 	for {
 		// The client's read timeout (1s by default) bounds a probe of a
-		// hung Redis.
-		err := probeScript.Run(r.ctx, r.client, key, expiry).Err()
+		// hung Redis. One command per key, not a pipeline: a pipeline that
+		// cannot get a connection (go-redis's dial breaker is open) leaves
+		// its commands without an error, which read as a working Redis.
+		sent := time.Now()
+		for i, k := range keys {
+			cmds[i] = probeScript.Run(r.ctx, r.client, []string{k}, expiry)
+		}
+		got := time.Now()
 		if r.ctx.Err() != nil {
 			return
 		}
-		var rerr redis.Error
-		if err != nil && errors.As(err, &rerr) {
-			r.refused.Store(&err)
-		} else {
-			r.refused.Store(nil)
+		var first error
+		for i, c := range cmds {
+			err := c.Err()
+			var rerr redis.Error
+			if err != nil && errors.As(err, &rerr) {
+				r.refused[i].Store(&err)
+			} else {
+				r.refused[i].Store(nil)
+			}
+			if err != nil {
+				if first == nil {
+					first = err
+				}
+				continue
+			}
+			r.clock.measure(i, c.Val(), sent, got)
 		}
-		if err != nil {
-			r.writeFailed(err)
+		if first != nil {
+			r.writeFailed(first)
+			r.reloadSlots(first)
 		} else {
 			r.writeWorked()
 		}
@@ -65,6 +94,18 @@ func (r *Relay) publishFailed(ctx context.Context, err error) {
 	}
 	r.writeFailed(err)
 	r.refusals.note(r.cfg.Logger, r.cfg.LogInterval, err)
+	r.reloadSlots(err)
+}
+
+// reloadSlots has a cluster client reload its slot map after a failure
+// that was not Redis's answer (a dead master, a connection lost): the
+// publish is not retried, so go-redis would not learn of a failover until
+// its periodic reload.
+func (r *Relay) reloadSlots(err error) {
+	var rerr redis.Error
+	if cc, ok := r.client.(*redis.ClusterClient); ok && (!errors.As(err, &rerr) || strings.HasPrefix(err.Error(), "CLUSTERDOWN")) {
+		cc.ReloadState(r.ctx)
+	}
 }
 
 // writeFailed turns Ready down, and logs when it was up.

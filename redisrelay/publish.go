@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/sse"
 )
@@ -36,6 +34,8 @@ import (
 //	ARGV[7]  the age bound in ms (0: none): trims, and expires the keys
 //	ARGV[8]  "1" when history is on
 //	ARGV[9]  the idempotency window in ms
+//	ARGV[10] PUBLISH, or SPUBLISH with sharded pub/sub (the channel is then
+//	         in the keys' slot)
 //
 // It answers {id, 0} for a new event and {the first id, 1} for a repeated
 // idempotency key, which writes and publishes nothing.
@@ -127,11 +127,11 @@ if idem then redis.call('SET', idem, answer, 'PX', ARGV[9]) end
 local env = ARGV[2]
 if keep then env = env .. '"pos":"' .. id .. '",' end
 env = env .. '"id":' .. idjson .. ',' .. string.sub(ARGV[3], 2)
-redis.call('PUBLISH', ARGV[1], env)
+redis.call(ARGV[10], ARGV[1], env)
 return {answer, 0}
 `
 
-var publishScript = redis.NewScript(publishSrc)
+var publishScript = newScript(publishSrc)
 
 var bufs = sync.Pool{New: func() any { return new([]byte) }}
 
@@ -191,7 +191,7 @@ func (r *Relay) publish(ctx context.Context, channel string, ev sse.Event, key s
 	if err := ctx.Err(); err != nil {
 		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w", channel, err)
 	}
-	if p := r.refused.Load(); p != nil {
+	if p := r.refused[r.part(channel)].Load(); p != nil {
 		r.refusals.note(r.cfg.Logger, r.cfg.LogInterval, *p)
 		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w: %w", channel, ErrPublishFailing, *p)
 	}
@@ -200,7 +200,7 @@ func (r *Relay) publish(ctx context.Context, channel string, ev sse.Event, key s
 	keys, args, b := r.publishArgs((*bp)[:0], channel, ev, key)
 	// go-redis writes the arguments before Run returns, so the buffer can
 	// go back to the pool afterwards.
-	res, err := publishScript.Run(ctx, r.client, keys, args...).Slice()
+	res, err := runOnce(ctx, r.client, publishScript, keys, args...).Slice()
 	if cap(b) <= 64<<10 {
 		*bp = b
 		bufs.Put(bp)
@@ -244,9 +244,13 @@ func (r *Relay) publishArgs(b []byte, channel string, ev sse.Event, key string) 
 	if key != "" {
 		keys = append(keys, r.idemKey(channel, key))
 	}
-	return keys, []any{r.head + channel, b[:nHead], b[nHead:nBody], ev.ID, b[nBody:],
+	cmd := "PUBLISH"
+	if r.sharded {
+		cmd = "SPUBLISH"
+	}
+	return keys, []any{r.PubSubChannel(channel), b[:nHead], b[nHead:nBody], ev.ID, b[nBody:],
 		strconv.Itoa(maxLen), strconv.FormatInt(ttl, 10), keep,
-		strconv.FormatInt(r.cfg.IdempotencyWindow.Milliseconds(), 10)}, b
+		strconv.FormatInt(r.cfg.IdempotencyWindow.Milliseconds(), 10), cmd}, b
 }
 
 // MaxKey is the longest idempotency key accepted, in bytes (the HTTP edge
@@ -255,14 +259,15 @@ const MaxKey = 1 << 10
 
 // historyKeys are the keys of channel's history: the stream, the
 // publisher-id index and the entry log. Every key of a channel is named
-// PREFIX:KIND:CHANNEL… so that a hash tag around CHANNEL can put them in
-// one Redis Cluster slot.
+// PREFIX:KIND:CHANNEL…, with the partition's hash tag before CHANNEL on a
+// cluster, so that they share one slot.
 func (r *Relay) historyKeys(channel string) []string {
-	return []string{r.hist + channel, r.cfg.Prefix + ":history-ids:" + channel, r.cfg.Prefix + ":history-log:" + channel}
+	t := r.tag(channel)
+	return []string{r.hist + t + channel, r.cfg.Prefix + ":history-ids:" + t + channel, r.cfg.Prefix + ":history-log:" + t + channel}
 }
 
 // idemKey is the key that remembers an idempotency key of channel. "|"
 // cannot occur in a channel name, so no two (channel, key) pairs share it.
 func (r *Relay) idemKey(channel, key string) string {
-	return r.cfg.Prefix + ":idem:" + channel + "|" + key
+	return r.cfg.Prefix + ":idem:" + r.tag(channel) + channel + "|" + key
 }

@@ -25,8 +25,8 @@ type Sink interface {
 var (
 	// ErrClosed is returned by a Relay after Shutdown.
 	ErrClosed = errors.New("redisrelay: closed")
-	// ErrNotSubscribed is wrapped by Ready while the pattern subscription
-	// is not confirmed by Redis.
+	// ErrNotSubscribed is wrapped by Ready while a subscription is not
+	// confirmed by Redis.
 	ErrNotSubscribed = errors.New("redisrelay: not subscribed to Redis")
 	// ErrPublishFailing is wrapped by Ready while Redis refuses writes or
 	// publishes fail although the subscription is up.
@@ -51,12 +51,13 @@ type parent interface {
 	SpawnChild(props *actor.Props) (*actor.PID, error)
 }
 
-// Start subscribes to PREFIX:* and begins relaying to sink. When sink is an
-// *actors.Hub, the relay actor is the hub's child (sys is then ignored) and
-// stops at the latest with the hub; otherwise it is spawned in sys (nil: the
-// relay creates its own quiet actor system, shut down with the relay).
-// Start returns at once; [Relay.Ready] reports when the subscription is
-// confirmed. It panics when called twice or with a nil sink, and does
+// Start begins relaying to sink: with InterestChannels it subscribes to
+// the channels given to [Relay.Join], with InterestAll to PREFIX:*. When
+// sink is an *actors.Hub, the relay actor is the hub's child (sys is then
+// ignored) and stops at the latest with the hub; otherwise it is spawned in
+// sys (nil: the relay creates its own quiet actor system, shut down with
+// the relay). Start returns at once; [Relay.Ready] reports when Redis has
+// answered. It panics when called twice or with a nil sink, and does
 // nothing after Shutdown or once the hub is shutting down.
 func (r *Relay) Start(sys *actor.ActorSystem, sink Sink) {
 	if sink == nil {
@@ -93,53 +94,79 @@ func (r *Relay) Start(sys *actor.ActorSystem, sink Sink) {
 		// The top actor of a system that holds no hub.
 		r.pid = sys.Root.Spawn(props)
 	}
-	r.state.Store(&linkState{err: errConnecting})
-	r.loop.Add(2)
-	go r.receive()
+	r.isStarted.Store(true)
+	r.loop.Add(1)
 	go r.probe()
+	if !r.sharded {
+		// The one link runs from the start, so Ready reports the
+		// subscription's connection even before the first channel.
+		l := r.links[0]
+		l.mu.Lock()
+		l.start()
+		l.mu.Unlock()
+	}
+	if r.cfg.Interest == InterestChannels {
+		r.loop.Add(1)
+		go r.syncInterest()
+	}
 }
 
-// Ready reports whether the node can both relay and publish: nil when the
-// pattern subscription is confirmed by Redis and Redis takes writes, an
-// error wrapping [ErrNotSubscribed] or [ErrPublishFailing] with the reason
-// otherwise, and [ErrClosed] after Shutdown. It is meant for /readyz, so a
-// node is not sent traffic it would answer with 503. It does not block:
-// the write state comes from the last publish or write probe, whichever
-// came last (see Config.ProbeInterval).
+// subscriptionDown is nil while every subscription link is confirmed by
+// Redis, and why not otherwise.
+func (r *Relay) subscriptionDown() error {
+	if !r.isStarted.Load() {
+		return errNotStarted
+	}
+	for _, l := range r.links {
+		if s := l.state.Load(); s != nil && !s.up {
+			return s.err
+		}
+	}
+	return nil
+}
+
+// Ready reports whether the node can both relay and publish: nil when its
+// subscriptions are confirmed by Redis and Redis takes writes (on every
+// master of a cluster), an error wrapping [ErrNotSubscribed] or
+// [ErrPublishFailing] with the reason otherwise, and [ErrClosed] after
+// Shutdown. It is meant for /readyz, so a node is not sent traffic it would
+// answer with 503. It does not block: the write state comes from the last
+// publish or write probe, whichever came last (see Config.ProbeInterval).
 func (r *Relay) Ready() error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	s, w := r.state.Load(), r.writeErr.Load()
+	down := r.subscriptionDown()
+	w := r.writeErr.Load()
 	switch {
-	case !s.up && w != nil:
+	case down != nil && w != nil:
 		// Both: the refusal of writes is the more specific reason.
-		return fmt.Errorf("%w: %v; %w: %v", ErrPublishFailing, *w, ErrNotSubscribed, s.err)
-	case !s.up:
-		return fmt.Errorf("%w: %v", ErrNotSubscribed, s.err)
+		return fmt.Errorf("%w: %v; %w: %v", ErrPublishFailing, *w, ErrNotSubscribed, down)
+	case down != nil:
+		return fmt.Errorf("%w: %v", ErrNotSubscribed, down)
 	case w != nil:
 		return fmt.Errorf("%w: %v", ErrPublishFailing, *w)
 	}
 	return nil
 }
 
-// receive owns the subscription: it reads continuously and hands every
+// receive owns a link's subscription: it reads continuously and hands every
 // message to the relay actor without looking at it, so that Redis never
 // sees a slow subscriber (client-output-buffer-limit pubsub would cut it
 // and drop messages). It runs until Shutdown closes the subscription.
-func (r *Relay) receive() {
+func (l *link) receive() {
+	r := l.r
 	defer r.loop.Done()
 	ctx := r.ctx
 	bo := backoff{next: minBackoff}
 	first := true
 	for {
-		ps := r.newPubSub()
+		ps := l.connect()
 		if ps == nil {
 			return
 		}
-		// Its error is that of the first dial; ReceiveTimeout dials again.
-		_ = ps.PSubscribe(ctx, r.pattern)
 		missed := 0
+	read:
 		for {
 			msg, err := ps.ReceiveTimeout(ctx, r.cfg.PingInterval)
 			if r.closed.Load() {
@@ -148,8 +175,8 @@ func (r *Relay) receive() {
 			if err != nil && isTimeout(err) {
 				if missed >= r.cfg.MaxMissedPongs {
 					// go-redis cannot see a hung Redis: start afresh.
-					r.setDown(errNoPong)
-					break
+					l.setDown(errNoPong)
+					break read
 				}
 				missed++
 				if err = ps.Ping(ctx); err == nil {
@@ -158,7 +185,7 @@ func (r *Relay) receive() {
 			}
 			var rerr redis.Error
 			if err != nil && errors.As(err, &rerr) {
-				if r.state.Load().up {
+				if l.state.Load().up {
 					// An error reply (MISCONF refuses even PING): Redis
 					// answered, so the link and the subscription are
 					// alive; refused writes are the probe's business.
@@ -166,14 +193,16 @@ func (r *Relay) receive() {
 					continue
 				}
 				// The subscribe itself was refused (NOAUTH): start
-				// afresh, with a new PSUBSCRIBE, after a backoff.
-				r.setDown(err)
-				break
+				// afresh, with a new subscription, after a backoff.
+				l.setDown(err)
+				break read
 			}
 			if err != nil {
 				// go-redis has dropped the connection and will dial and
-				// resubscribe on the next receive.
-				r.setDown(err)
+				// resubscribe on the next receive (to the slot's new
+				// master on a cluster, once the slot map is reloaded).
+				l.setDown(err)
+				l.lostConn()
 				if !bo.wait(ctx) {
 					return
 				}
@@ -182,12 +211,34 @@ func (r *Relay) receive() {
 			missed = 0
 			switch m := msg.(type) {
 			case *redis.Message:
+				r.received.Add(1)
+				r.receivedBytes.Add(uint64(len(m.Payload)))
 				r.sys.Root.Send(r.pid, (*inbound)(m))
 			case *redis.Subscription:
-				if m.Kind == "psubscribe" {
+				switch m.Kind {
+				case "psubscribe":
 					bo.reset()
-					r.setUp(first)
+					l.setUp(first)
 					first = false
+				case "subscribe", "ssubscribe":
+					bo.reset()
+					l.setUp(true)
+					if l.confirm(m.Channel) {
+						if ch, ok := r.channelOf(m.Channel); ok {
+							r.sys.Root.Send(r.pid, &confirmed{channel: ch})
+						}
+					}
+				case "sunsubscribe":
+					if l.kicked(m.Channel) {
+						l.setDown(errors.New("Redis ended the subscription to " + m.Channel + " (its slot moved)"))
+						l.lostConn()
+						break read
+					}
+				}
+			case *redis.Pong:
+				if !l.state.Load().up {
+					bo.reset()
+					l.setUp(true)
 				}
 			}
 		}
@@ -198,16 +249,16 @@ func (r *Relay) receive() {
 	}
 }
 
-// newPubSub returns a fresh subscription registered for Shutdown to close,
-// or nil once the relay is closed.
-func (r *Relay) newPubSub() *redis.PubSub {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed.Load() {
-		return nil
+// lostConn forgets the confirmations of a connection that broke, and on a
+// cluster has the slot map reloaded, so that the next connection goes to
+// the slot's master of now.
+func (l *link) lostConn() {
+	l.mu.Lock()
+	l.confirmed = map[string]struct{}{}
+	l.mu.Unlock()
+	if cc, ok := l.r.sub.(*redis.ClusterClient); ok {
+		cc.ReloadState(l.r.ctx)
 	}
-	r.ps = r.sub.Subscribe(r.ctx) // no channel yet: does not dial
-	return r.ps
 }
 
 func isTimeout(err error) bool {
@@ -215,20 +266,28 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-func (r *Relay) setUp(first bool) {
-	r.state.Store(&linkState{up: true})
-	r.cfg.Logger.Info("redisrelay: subscribed", "pattern", r.pattern)
-	if !first {
-		// Messages published while the subscription was down never came:
-		// the actor fetches them from the history streams.
-		r.sys.Root.Send(r.pid, theResync)
+// setUp marks the link up. A pattern subscription that comes back after
+// being down has the actor fetch what it missed from the history streams;
+// a channel subscription's confirmations do that channel by channel.
+func (l *link) setUp(first bool) {
+	if old := l.state.Swap(&linkState{up: true}); old != nil && old.up {
+		return
 	}
+	r := l.r
+	if r.cfg.Interest == InterestAll {
+		r.cfg.Logger.Info("redisrelay: subscribed", "pattern", r.pattern)
+		if !first {
+			r.sys.Root.Send(r.pid, theResync)
+		}
+		return
+	}
+	r.cfg.Logger.Info("redisrelay: subscription connected", "partition", l.part)
 }
 
-func (r *Relay) setDown(err error) {
-	old := r.state.Swap(&linkState{err: err})
-	if old.up || old.err == errConnecting {
-		r.cfg.Logger.Warn("redisrelay: subscription down, reconnecting", "err", err)
+func (l *link) setDown(err error) {
+	old := l.state.Swap(&linkState{err: err})
+	if old == nil || old.up || old.err == errConnecting {
+		l.r.cfg.Logger.Warn("redisrelay: subscription down, reconnecting", "partition", l.part, "err", err)
 	}
 }
 
@@ -259,11 +318,12 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 		r.done = make(chan struct{})
 		r.closed.Store(true)
 		r.cancel()
-		r.mu.Lock()
-		ps := r.ps
-		r.mu.Unlock()
-		if ps != nil {
-			_ = ps.Close() // ends a receive in progress
+		for _, l := range r.links {
+			l.mu.Lock()
+			if l.ps != nil {
+				_ = l.ps.Close() // ends a receive in progress
+			}
+			l.mu.Unlock()
 		}
 		go func() {
 			defer close(r.done)
@@ -279,8 +339,10 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 			}
 			// The actor is gone, so no fetch starts any more.
 			r.async.Wait()
-			_ = r.client.Close()
-			_ = r.sub.Close()
+			if r.ownClient {
+				_ = r.client.Close()
+				_ = r.sub.Close()
+			}
 			if r.ownSys {
 				r.sys.Shutdown()
 			}

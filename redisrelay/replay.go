@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/squall-sse/squall/actors"
 )
 
@@ -116,7 +114,7 @@ if more then m = 1 end
 return {'found', out, point, m}
 `
 
-var replayScript = redis.NewScript(replaySrc)
+var replayScript = newScript(replaySrc)
 
 // Defaults of a [actors.ReplayRequest] page.
 const (
@@ -165,7 +163,7 @@ func (r *Relay) Replay(ctx context.Context, req actors.ReplayRequest) (actors.Re
 	}
 	ttl := max(r.cfg.HistoryTTL.Milliseconds(), 0)
 	keys := r.historyKeys(channel)
-	res, err := replayScript.Run(ctx, r.client, keys, lastID, shaped, strconv.FormatInt(ttl, 10),
+	res, err := runOnce(ctx, r.client, replayScript, keys, lastID, shaped, strconv.FormatInt(ttl, 10),
 		from, strconv.Itoa(maxEvents), strconv.Itoa(maxBytes)).Slice()
 	if err != nil {
 		return actors.Replay{}, fmt.Errorf("redisrelay: replay %q after %q: %w", channel, lastID, err)

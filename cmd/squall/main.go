@@ -86,6 +86,9 @@ type options struct {
 	pprof      bool
 	redisURL   string
 	prefix     string
+	sentinel   string
+	interest   string
+	sharded    bool
 	edge       edgeOptions
 	serve      serveOptions
 }
@@ -107,8 +110,11 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.overflow, "overflow", "disconnect", "slow-consumer policy: disconnect, drop-oldest or drop-newest")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&o.redisURL, "redis", "", "Redis URL (redis://host:port/db) for cluster mode; empty runs in memory")
+	fs.StringVar(&o.redisURL, "redis", "", "Redis URL for cluster mode: redis://[user:pass@]host:port/db (rediss:// for TLS); a Redis Cluster as redis+cluster://host:port,host:port; with --redis-sentinel, the Sentinels' addresses; empty runs in memory")
 	fs.StringVar(&o.prefix, "redis-prefix", "sse", "prefix of the Redis channels and history streams; the same on every node")
+	fs.StringVar(&o.sentinel, "redis-sentinel", "", "master name watched by the Sentinels that --redis names")
+	fs.StringVar(&o.interest, "redis-interest", "channels", "what a node subscribes to: channels (those its streams are on) or all (one pattern, every event)")
+	fs.BoolVar(&o.sharded, "redis-sharded", false, "on a Redis Cluster, sharded pub/sub (SPUBLISH/SSUBSCRIBE): each event stays in its shard, but Python SDK producers and PSUBSCRIBE subscribers no longer see Squall's channels; the same on every node")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ and /debug/memstats (for the bench suite)")
 	o.edge.register(fs)
 	o.serve.register(fs)
@@ -205,7 +211,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	var relay *redisrelay.Relay
 	if o.redisURL != "" {
 		mode = "cluster"
-		relay, err = redisrelay.New(redisrelay.Config{URL: o.redisURL, Prefix: o.prefix,
+		interest := redisrelay.InterestChannels
+		switch o.interest {
+		case "channels":
+		case "all":
+			interest = redisrelay.InterestAll
+		default:
+			return fmt.Errorf("--redis-interest %q: want channels or all", o.interest)
+		}
+		relay, err = redisrelay.New(redisrelay.Config{URL: o.redisURL, Prefix: o.prefix, SentinelMaster: o.sentinel,
+			Interest: interest, ShardedPubSub: o.sharded,
 			History: cfg.History, HistoryTTL: cfg.HistoryTTL, Logger: log})
 		if err != nil {
 			return err

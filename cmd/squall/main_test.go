@@ -39,6 +39,26 @@ func TestFlagsAndEnvironment(t *testing.T) {
 
 	_, err = parse(nil, func(k string) string { return map[string]string{"SQUALL_HEARTBEAT": "soon"}[k] })
 	assert.ErrorContains(t, err, "SQUALL_HEARTBEAT")
+
+	o, err = parse([]string{"--redis", "redis://s1:26379,s2:26379", "--redis-sentinel", "mymaster", "--redis-interest", "all"},
+		func(k string) string { return map[string]string{"SQUALL_REDIS_SHARDED": "true"}[k] })
+	require.NoError(t, err)
+	assert.Equal(t, "mymaster", o.sentinel)
+	assert.Equal(t, "all", o.interest)
+	assert.True(t, o.sharded, "from the environment")
+	o, err = parse(nil, func(string) string { return "" })
+	require.NoError(t, err)
+	assert.Equal(t, "channels", o.interest, "per-channel interest by default")
+	assert.False(t, o.sharded, "the compatibility mode by default")
+}
+
+func TestBadRedisInterestIsRefused(t *testing.T) {
+	err := run(t.Context(), []string{"--addr", freeAddr(t), "--redis", "redis://127.0.0.1:1", "--redis-interest", "some"},
+		func(string) string { return "" }, os.Stderr)
+	assert.ErrorContains(t, err, "--redis-interest")
+	err = run(t.Context(), []string{"--addr", freeAddr(t), "--redis", "redis+cluster://127.0.0.1:1", "--redis-interest", "all", "--redis-sharded"},
+		func(string) string { return "" }, os.Stderr)
+	assert.ErrorContains(t, err, "InterestAll needs classic pub/sub")
 }
 
 // squallBinary builds the hub once per test run.

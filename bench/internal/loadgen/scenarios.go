@@ -12,7 +12,7 @@ import (
 
 // Scenarios lists the scenario names Run accepts, in the order the bench
 // runs them.
-var Scenarios = []string{"fanout", "many-channels", "slow-consumer", "reconnect-storm", "cluster"}
+var Scenarios = []string{"fanout", "many-channels", "slow-consumer", "reconnect-storm", "cluster", "scale"}
 
 // Run executes one scenario against the servers in cfg and reports what it
 // measured. Failures of the servers under test (nothing delivered, lost
