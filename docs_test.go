@@ -30,13 +30,6 @@ func checkedDocs(t *testing.T) []string {
 	return append([]string{"README.md", "RELIABILITY.md", "bench/README.md"}, docs...)
 }
 
-// pendingPages are written on other branches. A link to one is skipped
-// while it does not exist, and checked as soon as it does; the lead removes
-// this list once they are merged.
-var pendingPages = map[string]bool{
-	"docs/scaling.md": true,
-}
-
 // mdLine is one line of a Markdown file outside fenced code, with inline
 // code spans blanked so that a `[x](y)` shown as code is not a link.
 type mdLine struct {
@@ -112,11 +105,6 @@ func TestDocsLinksResolve(t *testing.T) {
 				path := doc
 				if file != "" {
 					path = filepath.Join(filepath.Dir(doc), file)
-				}
-				if pendingPages[filepath.ToSlash(path)] {
-					if _, err := os.Stat(path); os.IsNotExist(err) {
-						continue
-					}
 				}
 				checked++
 				_, err := os.Stat(path)

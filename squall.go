@@ -31,6 +31,16 @@ type Config struct {
 	// Redis configures the Redis connections instead of RedisURL (a custom
 	// TLS config, a dialer). The broker copies it.
 	Redis *redis.Options
+	// RedisClient, when set, is used instead of RedisURL and Redis: your
+	// own single, Sentinel (failover) or Cluster client. The broker does
+	// not close it.
+	RedisClient redis.UniversalClient
+	// RedisSentinelMaster is the master name the Sentinels of RedisURL
+	// watch (RedisURL then lists the Sentinels).
+	RedisSentinelMaster string
+	// RedisSharded carries events over sharded pub/sub on a Redis Cluster
+	// (see docs/scaling.md for what it costs Python SDK peers).
+	RedisSharded bool
 	// RedisPrefix names the Redis channels (PREFIX:CHANNEL) and history
 	// streams; the same on every node. Empty means "sse", the Python SDK's.
 	RedisPrefix string
@@ -60,6 +70,12 @@ type Config struct {
 	MaxStreams int
 	// Demo serves the demo page at the mount point's root.
 	Demo bool
+	// AdminSecret, when set, serves the admin API (presence, disconnect)
+	// under admin/ to requests bearing it; see docs/admin.md.
+	AdminSecret string
+	// PublishLimits bound publishes per token subject and per address.
+	// The zero value limits nothing.
+	PublishLimits httpedge.PublishLimits
 
 	// Logger gets the broker's logs. Nil discards them.
 	Logger *slog.Logger
@@ -110,7 +126,8 @@ func New(cfg Config) (*Broker, error) {
 	}
 	hub := actors.New(hcfg)
 	ecfg := httpedge.Config{Hub: hub, Logger: log, MaxBody: cfg.MaxBody, MaxStreams: cfg.MaxStreams,
-		Auth: cfg.Auth, CORSOrigins: cfg.CORSOrigins, Metrics: metrics, Demo: cfg.Demo}
+		Auth: cfg.Auth, CORSOrigins: cfg.CORSOrigins, Metrics: metrics, Demo: cfg.Demo,
+		AdminSecret: cfg.AdminSecret, PublishLimits: cfg.PublishLimits}
 	if relay != nil {
 		startRelay(relay, hub, &ecfg, metrics)
 	}
@@ -122,10 +139,11 @@ func New(cfg Config) (*Broker, error) {
 // off), the same in actors.Config and redisrelay.Config, so they pass as
 // they are.
 func newRelay(cfg Config, log *slog.Logger) (*redisrelay.Relay, error) {
-	if cfg.RedisURL == "" && cfg.Redis == nil {
+	if cfg.RedisURL == "" && cfg.Redis == nil && cfg.RedisClient == nil {
 		return nil, nil
 	}
-	return redisrelay.New(redisrelay.Config{URL: cfg.RedisURL, Options: cfg.Redis, Prefix: cfg.RedisPrefix,
+	return redisrelay.New(redisrelay.Config{URL: cfg.RedisURL, Options: cfg.Redis, Client: cfg.RedisClient,
+		SentinelMaster: cfg.RedisSentinelMaster, ShardedPubSub: cfg.RedisSharded, Prefix: cfg.RedisPrefix,
 		History: cfg.History, HistoryTTL: cfg.HistoryTTL, Logger: log})
 }
 
@@ -134,8 +152,11 @@ func newRelay(cfg Config, log *slog.Logger) (*redisrelay.Relay, error) {
 // adopts the relay actor), and readiness and the relay's drop counters
 // reach /readyz and /metrics.
 func startRelay(relay *redisrelay.Relay, hub *actors.Hub, ecfg *httpedge.Config, m *httpedge.Metrics) {
+	relay.Observe(m.Registry()) // before the relay sends anything
 	relay.Start(hub.System(), hub)
 	ecfg.Ready = relay.Ready
+	ecfg.Dependencies = []httpedge.Dependency{{Name: "redis_subscription", Ready: relay.SubscriptionReady}, {Name: "redis_publish", Ready: relay.PublishReady}}
+	m.ObserveDependencies(ecfg.Dependencies)
 	m.SetRelayReady(relay.Ready)
 	m.SetRelayDrops(relay.Malformed, relay.Oversize)
 }
