@@ -170,6 +170,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if o == nil {
 		return
 	}
+	if o.raw != nil {
+		s.serveTakenOver(o)
+		return
+	}
 	defer s.closeStream(o)
 	o.reason = o.stream.Wait(r.Context())
 }
@@ -192,6 +196,7 @@ func onOwnStack(f func()) {
 
 // openStream is an open stream's bookkeeping, kept off the waiting frame.
 type openStream struct {
+	raw        *rawStream // the connection, when the stream was taken over from net/http
 	stream     *actors.Stream
 	slot       *slot
 	stopExpiry func()
@@ -240,16 +245,27 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) *openStream 
 	// deadline as it starts, in Go 1.26; clearing it here keeps that true
 	// whatever a future net/http does. The write deadline stays per flush.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
-	WriteHeaders(w, r)
-	stream, err := s.cfg.Hub.Open(w, actors.StreamOptions{Channels: channels, LastEventID: lastID})
+	setStreamHeaders(w.Header(), r)
+	out := http.ResponseWriter(w)
+	raw := takeOver(w, r)
+	if raw != nil {
+		out = raw
+	} else {
+		w.WriteHeader(http.StatusOK)
+	}
+	stream, err := s.cfg.Hub.Open(out, actors.StreamOptions{Channels: channels, LastEventID: lastID})
 	if err != nil {
 		s.streams.release(sl)
-		// Headers are out: end the stream with a hint to come back.
-		_, _ = w.Write(sse.AppendRetry(nil, time.Second))
+		// End the stream with a hint to come back.
+		_, _ = out.Write(sse.AppendRetry(nil, time.Second))
+		if raw != nil {
+			raw.finish(true)
+		}
 		return nil
 	}
 	sl.attach(stream)
 	o := &openStream{
+		raw:        raw,
 		stream:     stream,
 		slot:       sl,
 		stopExpiry: s.closeAtExpiry(stream, claims),
