@@ -153,14 +153,16 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// events serves GET /events. The goroutine that serves a stream waits in
-// Wait for as long as the client stays, and a goroutine's stack only ever
-// shrinks back while less than a quarter of it is in use, which net/http's
-// own frames below the handler already exceed. So its stack stays at the
-// deepest point it ever reached: opening a stream (token checks, spawning
-// the actor, cloning headers) goes 8 KB deep, while net/http alone fits in
-// 4 KB. The opening runs on a short-lived goroutine instead, which keeps
-// 4 KB off every idle stream (measured with the bench suite's idle phase).
+// events serves GET /events. An HTTP/1.1 stream is taken over from
+// net/http once open (see takeover.go) and its handler returns. Otherwise
+// the goroutine that serves a stream waits in Wait for as long as the
+// client stays, and a goroutine's stack only ever shrinks back while less
+// than a quarter of it is in use, which net/http's own frames below the
+// handler already exceed. So its stack stays at the deepest point it ever
+// reached: opening a stream (token checks, logging, cloning headers) can go
+// deeper than net/http alone, which fits in 4 KB. The opening runs on a
+// short-lived goroutine instead, so that it leaves nothing on the stack of
+// a waiting handler.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if refuseStream(w, r) {
 		return
