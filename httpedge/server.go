@@ -1,7 +1,6 @@
 package httpedge
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -414,14 +413,9 @@ func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (string, 
 		}
 		return "", sse.Event{}, http.StatusBadRequest, fmt.Errorf("reading body: %v", err)
 	}
-	if err := strictBody(raw); err != nil {
+	b, err := parsePublishBody(raw)
+	if err != nil {
 		return "", sse.Event{}, http.StatusBadRequest, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var b publishBody
-	if err := dec.Decode(&b); err != nil {
-		return "", sse.Event{}, http.StatusBadRequest, fmt.Errorf("malformed JSON body: %v", err)
 	}
 	if b.Channel == nil {
 		return "", sse.Event{}, http.StatusBadRequest, errors.New(`missing "channel"`)
