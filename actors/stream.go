@@ -52,9 +52,12 @@ type Stream struct {
 
 	// ended is set by end, under cutMu, once the connection actor has
 	// stopped: from then on the server may reuse the connection, so cut
-	// must not touch its deadline. cutMu is taken only by cut and end.
-	cutMu sync.Mutex
-	ended bool
+	// must not touch its deadline. cutMu is taken only by cut, end, OnDone
+	// and runOnDone, never across a write or a send.
+	cutMu   sync.Mutex
+	ended   bool
+	onDone  func() // run once Done is closed; guarded by cutMu
+	doneRan bool   // onDone has run or Done is closed; guarded by cutMu
 }
 
 // setReason records why the stream ends unless a reason is already set.
@@ -140,6 +143,32 @@ func (s *Stream) wake(ctx actor.SenderContext) { ctx.Send(s.pid, theFlush) }
 // Done is closed once the connection actor has stopped; from then on nothing
 // touches the ResponseWriter.
 func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// OnDone arranges for f to run once Done is closed, on the goroutine that
+// closes it (at once, on the caller's, if it already is), so that a server
+// can end a wait of its own (a read on the connection, say) without a
+// goroutine parked on Done. f must not block. Call it at most once.
+func (s *Stream) OnDone(f func()) {
+	s.cutMu.Lock()
+	if !s.doneRan {
+		s.onDone = f
+		s.cutMu.Unlock()
+		return
+	}
+	s.cutMu.Unlock()
+	f()
+}
+
+// runOnDone runs the OnDone function, once, after Done is closed.
+func (s *Stream) runOnDone() {
+	s.cutMu.Lock()
+	f := s.onDone
+	s.doneRan, s.onDone = true, nil
+	s.cutMu.Unlock()
+	if f != nil {
+		f()
+	}
+}
 
 // Reason says why the stream ended; zero while it is open.
 func (s *Stream) Reason() CloseReason { return CloseReason(s.reason.Load()) }
@@ -263,6 +292,7 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.s.end()
 		c.obs.StreamClosed(c.s.Reason())
 		close(c.s.done)
+		c.s.runOnDone()
 		return
 	case actor.SystemMessage, actor.AutoReceiveMessage:
 		return

@@ -105,6 +105,7 @@ func (r *runner) report(scenarios []string, syss []system, took time.Duration, a
 	}
 	if hasSquall && hasBase {
 		b.WriteString(r.targets())
+		b.WriteString(r.targets16())
 	}
 	if len(r.profiles) > 0 {
 		b.WriteString("\n## Profiles (fanout)\n\n")

@@ -38,6 +38,7 @@ type mode struct {
 	slowStallDuration      time.Duration
 	stormRate              float64
 	clusterRate            float64
+	capacityConns          int           // the capacity scenario's last step
 	timeout                time.Duration // per generator run
 }
 
@@ -48,8 +49,8 @@ var (
 		manyRate:  1000,
 		slowConns: 100, slowStalled: 2, slowRate: 100, slowStallDuration: time.Second,
 		stormRate:   50,
-		clusterRate: 200,
-		timeout:     2 * time.Minute,
+		clusterRate: 200, capacityConns: 200,
+		timeout: 2 * time.Minute,
 	}
 	fullMode = mode{
 		name: "full", conns: 10000, payload: 100, duration: 10 * time.Second, settle: 2 * time.Second,
@@ -63,7 +64,11 @@ var (
 		slowConns: 1000, slowStalled: 1, slowRate: 50, slowStallDuration: 15 * time.Second,
 		stormRate:   5,
 		clusterRate: 5,
-		timeout:     10 * time.Minute,
+		// Just under the streams the hub admits with the 20,000
+		// descriptors each process gets here: 18,976 connections (a
+		// reserve of 1,024), of which 17,079 streams.
+		capacityConns: 17_000,
+		timeout:       10 * time.Minute,
 	}
 )
 
@@ -94,6 +99,8 @@ func (m mode) loadgenArgs(scenario string) []string {
 		a = append(a, "-rate", f(m.stormRate))
 	case "cluster":
 		a = append(a, "-rate", f(m.clusterRate))
+	case "capacity":
+		a[3] = strconv.Itoa(m.capacityConns)
 	}
 	return a
 }

@@ -22,10 +22,17 @@
 //
 // # Concurrency
 //
-// Each stream's handler goroutine sets the headers, opens the stream on the
-// hub and parks in Stream.Wait; the stream's connection actor does every
-// write. A producer given to StreamHandler runs on its own goroutine, which
-// the handler waits for before it returns.
+// A stream on GET /events over HTTP/1.1 is taken over from net/http
+// (hijacked) before its headers are written: its handler opens the stream
+// on the hub with a writer of the bare connection and returns, and one
+// goroutine per stream, started by the handler, waits on a read of the
+// connection (a client that sends anything or leaves ends the stream) or
+// for the stream to end, then finishes the response, closes the
+// connection and releases the stream's slot. The stream's connection actor
+// does every write, the headers included. Over HTTP/2 and HTTP/1.0 the
+// handler goroutine parks in Stream.Wait instead and net/http finishes the
+// response. A producer given to StreamHandler runs on its own goroutine,
+// which the handler waits for before it returns.
 //
 // A [JWKS] runs one goroutine that refreshes the key set; a token with an
 // unknown kid fetches it on the request's goroutine, which other requests
@@ -36,5 +43,7 @@
 //
 // [Server.StartDraining] turns /readyz to 503 and refuses new streams; the
 // hub's Drain then closes the open ones with a retry hint, and
-// http.Server.Shutdown finds no handler left to wait for.
+// http.Server.Shutdown finds no handler left to wait for. [Server.Drain]
+// returns once every stream's slot is released, which for a taken-over
+// stream is after its last chunk is written and its connection closed.
 package httpedge

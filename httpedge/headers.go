@@ -10,7 +10,12 @@ import (
 // headers knows that anything published from then on reaches it. It must be
 // called before anything else is written to w.
 func WriteHeaders(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
+	setStreamHeaders(w.Header(), r)
+	w.WriteHeader(http.StatusOK)
+}
+
+// setStreamHeaders sets the SSE response headers on h.
+func setStreamHeaders(h http.Header, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
@@ -21,5 +26,4 @@ func WriteHeaders(w http.ResponseWriter, r *http.Request) {
 	// An SSE response must never be compressed or transformed on the way.
 	h.Del("Content-Encoding")
 	h.Del("Content-Length")
-	w.WriteHeader(http.StatusOK)
 }

@@ -2,6 +2,7 @@ package httpedge
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,43 +25,122 @@ const MaxPublishDepth = 64
 // with "channel" and "Channel" would carry two channels.
 var publishFields = map[string]bool{"channel": true, "data": true, "event": true, "id": true, "retry": true}
 
-// strictBody refuses a publish body that encoding/json would accept with a
-// guess: invalid UTF-8 (it would replace it in strings, and copy it as is
-// into a "data" object), a duplicate member (the last would win), a member
-// that is not one of publishFields in exact case, nesting deeper than
-// MaxPublishDepth, and anything after the JSON value (json.Decoder.More is
-// false before a "}", so `{"channel":"a","data":1}}` passed). The answer is
-// the same in memory and cluster mode because it is decided here, before
-// any publisher sees the event.
-func strictBody(raw []byte) error {
+// parsePublishBody reads a publish body in one pass, refusing what
+// encoding/json would accept with a guess: invalid UTF-8 (it would replace
+// it in strings, and copy it as is into a "data" object), a duplicate
+// member (the last would win), a member that is not one of publishFields
+// in exact case (encoding/json would also take "Channel" or "DATA", so
+// that a body with "channel" and "Channel" would carry two channels),
+// nesting deeper than MaxPublishDepth, and anything after the JSON value.
+// Like encoding/json into publishBody, a null member counts as missing for
+// the string fields and is kept as "null" for data and retry, and a body
+// that is null sets nothing. The answer is the same in memory and cluster
+// mode because it is decided here, before any publisher sees the event.
+//
+// It replaces a token walk followed by encoding/json over the same bytes:
+// the body was tokenized twice (see bench/results/2026-12-05-issue16.md).
+func parsePublishBody(raw []byte) (publishBody, error) {
+	var b publishBody
 	if !utf8.Valid(raw) {
-		return errors.New("body is not valid UTF-8")
+		return b, errors.New("body is not valid UTF-8")
 	}
 	d := jsontext.NewDecoder(bytes.NewReader(raw))
-	for {
-		tok, err := d.ReadToken()
-		if err != nil {
-			return fmt.Errorf("malformed JSON body: %w", err)
-		}
-		depth := d.StackDepth()
-		if depth > MaxPublishDepth {
-			return fmt.Errorf("malformed JSON body: nested deeper than %d levels", MaxPublishDepth)
-		}
-		if depth == 1 && tok.Kind() == '"' {
-			// A string at the top of an object with an odd count read is a
-			// member name.
-			if kind, n := d.StackIndex(1); kind == '{' && n%2 == 1 && !publishFields[tok.String()] {
-				return fmt.Errorf("unknown field %q: a publish body has channel, data, event, id and retry", tok.String())
+	malformed := func(err error) (publishBody, error) {
+		return publishBody{}, fmt.Errorf("malformed JSON body: %w", err)
+	}
+	tok, err := d.ReadToken()
+	if err != nil {
+		return malformed(err)
+	}
+	switch tok.Kind() {
+	case 'n':
+	case '{':
+		for d.PeekKind() == '"' {
+			name, err := d.ReadToken()
+			if err != nil {
+				return malformed(err)
+			}
+			field := name.String()
+			if !publishFields[field] {
+				return publishBody{}, fmt.Errorf("unknown field %q: a publish body has channel, data, event, id and retry", field)
+			}
+			if field == "data" || field == "retry" {
+				v, err := d.ReadValue()
+				if err != nil {
+					return malformed(err)
+				}
+				// The body object is the first level.
+				if 1+nesting(v) > MaxPublishDepth {
+					return malformed(fmt.Errorf("nested deeper than %d levels", MaxPublishDepth))
+				}
+				kept := json.RawMessage(bytes.Clone(v)) // v lives until the next read
+				if field == "data" {
+					b.Data = kept
+				} else {
+					b.Retry = kept
+				}
+				continue
+			}
+			v, err := d.ReadToken()
+			if err != nil {
+				return malformed(err)
+			}
+			var str *string
+			switch v.Kind() {
+			case 'n':
+			case '"':
+				s := v.String()
+				str = &s
+			default:
+				return malformed(fmt.Errorf("%q must be a string", field))
+			}
+			switch field {
+			case "channel":
+				b.Channel = str
+			case "event":
+				b.Event = str
+			case "id":
+				b.ID = str
 			}
 		}
-		if depth == 0 {
-			break
+		if _, err := d.ReadToken(); err != nil { // the closing '}'
+			return malformed(err)
 		}
+	default:
+		return malformed(errors.New("a publish body is a JSON object"))
 	}
 	if _, err := d.ReadToken(); err != io.EOF {
-		return fmt.Errorf("malformed JSON body: data after the JSON value at byte %d", d.InputOffset())
+		return publishBody{}, fmt.Errorf("malformed JSON body: data after the JSON value at byte %d", d.InputOffset())
 	}
-	return nil
+	return b, nil
+}
+
+// nesting is the deepest nesting of arrays and objects in v, a valid JSON
+// value: 0 for a scalar.
+func nesting(v []byte) int {
+	depth, deepest := 0, 0
+	inString, escaped := false, false
+	for _, c := range v {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
 }
 
 // publishRefusal maps a publisher's error for an event that was certainly

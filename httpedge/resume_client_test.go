@@ -3,6 +3,7 @@ package httpedge_test
 import (
 	"context"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -20,24 +21,24 @@ import (
 )
 
 // cutter lets a test cut the stream being served, as a network failure
-// would, at a moment of its choosing.
+// would, at a moment of its choosing: it closes the connection that last
+// started a request. (A stream taken over from net/http no longer watches
+// its request's context, which ends as its handler returns.)
 type cutter struct {
-	cancel atomic.Pointer[context.CancelFunc]
+	conn atomic.Pointer[net.Conn]
 }
 
 func (c *cutter) wrap(srv *httptest.Server) {
-	next := srv.Config.Handler
-	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		c.cancel.Store(&cancel)
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+	srv.Config.ConnState = func(nc net.Conn, st http.ConnState) {
+		if st == http.StateActive {
+			c.conn.Store(&nc)
+		}
+	}
 }
 
 func (c *cutter) cut() {
-	if f := c.cancel.Load(); f != nil {
-		(*f)()
+	if nc := c.conn.Load(); nc != nil {
+		_ = (*nc).Close()
 	}
 }
 

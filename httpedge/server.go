@@ -1,7 +1,6 @@
 package httpedge
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -157,14 +156,16 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// events serves GET /events. The goroutine that serves a stream waits in
-// Wait for as long as the client stays, and a goroutine's stack only ever
-// shrinks back while less than a quarter of it is in use, which net/http's
-// own frames below the handler already exceed. So its stack stays at the
-// deepest point it ever reached: opening a stream (token checks, spawning
-// the actor, cloning headers) goes 8 KB deep, while net/http alone fits in
-// 4 KB. The opening runs on a short-lived goroutine instead, which keeps
-// 4 KB off every idle stream (measured with the bench suite's idle phase).
+// events serves GET /events. An HTTP/1.1 stream is taken over from
+// net/http once open (see takeover.go) and its handler returns. Otherwise
+// the goroutine that serves a stream waits in Wait for as long as the
+// client stays, and a goroutine's stack only ever shrinks back while less
+// than a quarter of it is in use, which net/http's own frames below the
+// handler already exceed. So its stack stays at the deepest point it ever
+// reached: opening a stream (token checks, logging, cloning headers) can go
+// deeper than net/http alone, which fits in 4 KB. The opening runs on a
+// short-lived goroutine instead, so that it leaves nothing on the stack of
+// a waiting handler.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if refuseStream(w, r) {
 		return
@@ -172,6 +173,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	var o *openStream
 	onOwnStack(func() { o = s.openStream(w, r) })
 	if o == nil {
+		return
+	}
+	if o.raw != nil {
+		s.serveTakenOver(o)
 		return
 	}
 	defer s.closeStream(o)
@@ -196,6 +201,7 @@ func onOwnStack(f func()) {
 
 // openStream is an open stream's bookkeeping, kept off the waiting frame.
 type openStream struct {
+	raw        *rawStream // the connection, when the stream was taken over from net/http
 	stream     *actors.Stream
 	slot       *slot
 	stopExpiry func()
@@ -244,16 +250,27 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) *openStream 
 	// deadline as it starts, in Go 1.26; clearing it here keeps that true
 	// whatever a future net/http does. The write deadline stays per flush.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
-	WriteHeaders(w, r)
-	stream, err := s.cfg.Hub.Open(w, actors.StreamOptions{Channels: channels, LastEventID: lastID, Subject: claims.subject()})
+	setStreamHeaders(w.Header(), r)
+	out := http.ResponseWriter(w)
+	raw := takeOver(w, r)
+	if raw != nil {
+		out = raw
+	} else {
+		w.WriteHeader(http.StatusOK)
+	}
+	stream, err := s.cfg.Hub.Open(out, actors.StreamOptions{Channels: channels, LastEventID: lastID, Subject: claims.subject()})
 	if err != nil {
 		s.streams.release(sl)
-		// Headers are out: end the stream with a hint to come back.
-		_, _ = w.Write(sse.AppendRetry(nil, time.Second))
+		// End the stream with a hint to come back.
+		_, _ = out.Write(sse.AppendRetry(nil, time.Second))
+		if raw != nil {
+			raw.finish(true)
+		}
 		return nil
 	}
 	sl.attach(stream)
 	o := &openStream{
+		raw:        raw,
 		stream:     stream,
 		slot:       sl,
 		stopExpiry: s.closeAtExpiry(stream, claims),
@@ -404,14 +421,9 @@ func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (actors.C
 		}
 		return actors.Checked{}, http.StatusBadRequest, fmt.Errorf("reading body: %v", err)
 	}
-	if err := strictBody(raw); err != nil {
+	b, err := parsePublishBody(raw)
+	if err != nil {
 		return actors.Checked{}, http.StatusBadRequest, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var b publishBody
-	if err := dec.Decode(&b); err != nil {
-		return actors.Checked{}, http.StatusBadRequest, fmt.Errorf("malformed JSON body: %v", err)
 	}
 	if b.Channel == nil {
 		return actors.Checked{}, http.StatusBadRequest, errors.New(`missing "channel"`)

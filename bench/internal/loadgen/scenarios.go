@@ -12,7 +12,7 @@ import (
 
 // Scenarios lists the scenario names Run accepts, in the order the bench
 // runs them.
-var Scenarios = []string{"fanout", "many-channels", "slow-consumer", "reconnect-storm", "cluster", "scale"}
+var Scenarios = []string{"fanout", "many-channels", "slow-consumer", "reconnect-storm", "cluster", "capacity", "scale"}
 
 // Run executes one scenario against the servers in cfg and reports what it
 // measured. Failures of the servers under test (nothing delivered, lost
@@ -35,7 +35,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	var channels []string
 	switch cfg.Scenario {
-	case "fanout", "reconnect-storm":
+	case "fanout", "reconnect-storm", "capacity":
 		channels = []string{cfg.Scenario}
 	case "slow-consumer":
 		channels = []string{"slow-control", "slow-stalled"}
@@ -92,6 +92,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.Params = fmt.Sprintf("%d streams on one channel, %d B payload, %.0f events/s for %v; all streams drop after %v and resume with Last-Event-ID",
 			cfg.Conns, cfg.Payload, cfg.Rate, 3*cfg.Duration, cfg.Duration)
 		err = g.reconnectStorm(r)
+	case "capacity":
+		r.Params = fmt.Sprintf("streams on one channel added in %d steps up to %d, %d B payload; at each step, idle memory and one broadcast",
+			capacitySteps, cfg.Conns, cfg.Payload)
+		err = g.capacity(r)
 	case "cluster":
 		r.Params = fmt.Sprintf("%d streams on one channel split over %d hubs, publishes to the first, %d B payload, %.0f events/s then flat out, %v each",
 			cfg.Conns, len(cfg.Servers), cfg.Payload, cfg.Rate, cfg.Duration)
