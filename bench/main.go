@@ -10,7 +10,7 @@ const usage = `usage:
   go run ./bench loadgen [flags]          the load generator alone, against running servers (prints JSON)
   go run ./bench baseline [flags]         the baseline SSE server alone
 
-scenarios: fanout, many-channels, slow-consumer, reconnect-storm, cluster, scale (default: all)
+scenarios: fanout, many-channels, slow-consumer, reconnect-storm, cluster, capacity, scale (default: all)
 run "go run ./bench -h", "go run ./bench loadgen -h" or "go run ./bench baseline -h" for the flags.
 `
 
