@@ -55,13 +55,14 @@ func TestObservabilitySeriesAfterProvoking(t *testing.T) {
 	resumed := ssetest.Subscribe(t, h.base+"/events?channel=o", ssetest.Options{Header: http.Header{"Last-Event-ID": {id}}})
 	h.publish(t, "o", "fourth")
 	assert.Equal(t, "fourth", string(resumed.Next(t).Data))
-	resumed.Close()
 	m = h.metrics(t)
 	assert.Equal(t, 1.0, sample(m, `squall_replay_total\{result="hit"\}`), "%s", m)
 	assert.GreaterOrEqual(t, sample(m, `squall_replay_page_duration_seconds_count`), 1.0)
 	assert.GreaterOrEqual(t, sample(m, `squall_replay_page_events_count`), 1.0)
 
-	// A message that is not an envelope, from any program with PUBLISH.
+	// A message that is not an envelope, from any program with PUBLISH,
+	// on a channel this node has a stream on (with per-channel interest,
+	// a node hears only those).
 	opt, err := redis.ParseURL(url)
 	require.NoError(t, err)
 	rdb := redis.NewClient(opt)
@@ -70,6 +71,7 @@ func TestObservabilitySeriesAfterProvoking(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return sample(h.metrics(t), `squall_relay_dropped_total\{reason="malformed"\}`) == 1
 	}, 10*time.Second, 20*time.Millisecond)
+	resumed.Close()
 
 	require.NoError(t, proc.Process.Kill())
 	var body struct {
