@@ -67,10 +67,9 @@ type Config struct {
 
 	// FlushGap is the shortest time between two flushes of one stream:
 	// frames that arrive sooner wait out the rest of the gap and go out in
-	// one write. Zero or negative means none: a stream writes as soon as it
-	// is woken, and what arrives while a wake-up or a write is on its way
-	// joins the next write, so coalescing grows with the load instead of
-	// costing every event up to a gap of latency.
+	// one write. A stream that was quiet for a gap flushes at once, so the
+	// gap adds latency only under load, where it saves a write per event.
+	// Zero means 20ms; negative flushes every wake-up at once.
 	FlushGap time.Duration
 
 	// MaxQueueFrames is how many frames may wait for one stream before its
@@ -128,6 +127,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.FlushGap == 0 {
+		c.FlushGap = 20 * time.Millisecond
 	}
 	if c.MaxQueueFrames == 0 {
 		c.MaxQueueFrames = 1000

@@ -10,14 +10,10 @@
 // writer of its http.ResponseWriter: a channel pushes a frame into the
 // outbox and wakes the connection actor only if no wake-up is already on its
 // way, so a burst costs one mailbox message, one write and one flush per
-// stream, whatever its size. Coalescing comes from backpressure, not from a
-// timer: frames that arrive while a wake-up is queued or a write is in
-// flight join the next write, and a connection actor woken by a channel
-// with many subscribers yields to the scheduler once first, so the busier
-// the process, the more each write carries, while an event for a quiet
-// stream goes out at once. Config.FlushGap, off by default, adds a fixed
-// gap: a connection actor that wrote events less than a gap ago waits for
-// the rest of it (a time.AfterFunc sends it the wake-up).
+// stream, whatever its size. A connection actor that wrote events less than
+// Config.FlushGap ago waits for the rest of the gap (a time.AfterFunc sends
+// it the wake-up), which keeps its outbox marked as woken meanwhile: a stream
+// under a high event rate writes once per gap instead of once per event.
 //
 // A channel actor is the same in every mode; what differs is its log,
 // which decides where ids and history come from and how a resuming stream

@@ -100,7 +100,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.DurationVar(&o.heartbeat, "heartbeat", 15*time.Second, "idle time before a keepalive comment; 0 disables")
 	fs.StringVar(&o.beatEvent, "heartbeat-event", "", `send heartbeats as this named event (e.g. "ping") instead of a comment`)
 	fs.DurationVar(&o.writeTO, "write-timeout", 10*time.Second, "bound on every write to a client; also the TCP user timeout that reaps vanished peers")
-	fs.DurationVar(&o.flushGap, "flush-gap", 0, "shortest time between two writes to one client; events that come sooner go out together; 0 (the default) writes at once, and what arrives during a write goes out with the next")
+	fs.DurationVar(&o.flushGap, "flush-gap", 20*time.Millisecond, "shortest time between two writes to one client; events that come sooner go out together; 0 writes each at once")
 	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "largest publish body in bytes")
 	fs.IntVar(&o.history, "history", 1000, "events kept per channel for Last-Event-ID resume; 0 disables")
 	fs.DurationVar(&o.historyTTL, "history-ttl", 10*time.Minute, "how long an event stays replayable; 0 keeps by count only")

@@ -31,7 +31,7 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	assert.Equal(t, ":9999", o.addr, "from the environment")
 	assert.Equal(t, 5*time.Second, o.heartbeat, "the flag wins over the environment")
 	assert.Equal(t, int64(77), o.maxBody)
-	assert.Zero(t, o.flushGap, "no gap by default")
+	assert.Equal(t, 20*time.Millisecond, o.flushGap, "the default gap")
 
 	o, err = parse(nil, func(k string) string { return map[string]string{"SQUALL_FLUSH_GAP": "40ms"}[k] })
 	require.NoError(t, err)
