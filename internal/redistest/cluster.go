@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -211,7 +210,8 @@ func (nd *Node) kill() {
 	if nd.cmd == nil {
 		return
 	}
-	_ = nd.cmd.Process.Signal(syscall.SIGCONT)
+	// SIGKILL ends a stopped (SIGSTOP) process too: no SIGCONT needed,
+	// and none exists on Windows, where this package must still build.
 	_ = nd.cmd.Process.Kill()
 	_ = nd.cmd.Wait()
 	nd.cmd = nil
