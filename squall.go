@@ -71,8 +71,13 @@ type Config struct {
 	// Demo serves the demo page at the mount point's root.
 	Demo bool
 	// AdminSecret, when set, serves the admin API (presence, disconnect)
-	// under admin/ to requests bearing it; see docs/admin.md.
+	// under admin/ to requests bearing it; see docs/admin.md. In cluster
+	// mode its answers cover every node.
 	AdminSecret string
+	// AdminInterval is how often each node reports its channel counts to
+	// Redis for the cluster-wide admin API: answers are at most 2
+	// intervals old. Zero means 5s. Memory mode ignores it.
+	AdminInterval time.Duration
 	// PublishLimits bound publishes per token subject and per address.
 	// The zero value limits nothing.
 	PublishLimits httpedge.PublishLimits
@@ -90,6 +95,7 @@ type Broker struct {
 	hub     *actors.Hub
 	edge    *httpedge.Server
 	relay   *redisrelay.Relay // nil in memory mode
+	admin   *redisrelay.Admin // nil in memory mode or without AdminSecret
 	metrics *httpedge.Metrics
 
 	closed   atomic.Bool
@@ -128,10 +134,21 @@ func New(cfg Config) (*Broker, error) {
 	ecfg := httpedge.Config{Hub: hub, Logger: log, MaxBody: cfg.MaxBody, MaxStreams: cfg.MaxStreams,
 		Auth: cfg.Auth, CORSOrigins: cfg.CORSOrigins, Metrics: metrics, Demo: cfg.Demo,
 		AdminSecret: cfg.AdminSecret, PublishLimits: cfg.PublishLimits}
+	var admin *redisrelay.Admin
 	if relay != nil {
 		startRelay(relay, hub, &ecfg, metrics)
+		if cfg.AdminSecret != "" {
+			if admin, err = redisrelay.NewAdmin(relay, hub, redisrelay.AdminConfig{Interval: cfg.AdminInterval, Logger: log}); err != nil {
+				_ = hub.Shutdown(context.Background())
+				_ = relay.Close()
+				return nil, err
+			}
+			admin.Observe(metrics.Registry())
+			admin.Start()
+			ecfg.ClusterAdmin = admin
+		}
 	}
-	return &Broker{hub: hub, edge: httpedge.New(ecfg), relay: relay, metrics: metrics}, nil
+	return &Broker{hub: hub, edge: httpedge.New(ecfg), relay: relay, admin: admin, metrics: metrics}, nil
 }
 
 // newRelay is the only code that knows redisrelay.Config: nil in memory
@@ -265,6 +282,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			spread = time.Until(d) / 2
 		}
 		errs := []error{b.edge.Drain(ctx, spread, drainRetry), b.hub.Shutdown(ctx)}
+		if b.admin != nil {
+			errs = append(errs, b.admin.Close()) // before the relay closes its clients
+		}
 		if b.relay != nil {
 			errs = append(errs, b.relay.Shutdown(ctx))
 		}

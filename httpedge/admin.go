@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"golang.org/x/time/rate"
@@ -21,7 +19,8 @@ import (
 	"github.com/squall-sse/squall/sse"
 )
 
-// The admin API (Config.AdminSecret): presence and disconnects on this node.
+// The admin API (Config.AdminSecret): presence and disconnects, on this
+// node, or over the cluster with Config.ClusterAdmin.
 //
 //	GET  /admin/channels?prefix=P&after=C&limit=N  a page of channels with subscriber counts
 //	GET  /admin/channels/{channel}                  one channel's subscriber count
@@ -38,14 +37,14 @@ const (
 	// without a limit; actors.MaxPresenceLimit is the largest.
 	DefaultPresenceLimit = 100
 	// MaxSubject bounds the subject of a disconnect, in bytes.
-	MaxSubject = 512
+	MaxSubject = actors.MaxDisconnectSubject
 	// MaxDisconnectReason bounds the reason shown to disconnected clients,
 	// in bytes.
-	MaxDisconnectReason = 256
+	MaxDisconnectReason = actors.MaxDisconnectReason
 	// DefaultDisconnectRetry is the reconnect hint of a disconnect without
 	// retry_ms; MaxDisconnectRetry is the largest accepted.
 	DefaultDisconnectRetry = time.Minute
-	MaxDisconnectRetry     = 24 * time.Hour
+	MaxDisconnectRetry     = actors.MaxDisconnectRetry
 	// maxAdminBody bounds a disconnect body, in bytes.
 	maxAdminBody = 4 << 10
 	// adminTimeout bounds the wait for the actors' answer.
@@ -59,10 +58,19 @@ const DefaultDisconnectReason = "disconnected by the operator"
 // admin serves the admin routes. Its two token buckets keep requests with
 // a wrong secret (a guesser) from using up the rate of the right one.
 type admin struct {
-	hub    *actors.Hub
-	secret [sha256.Size]byte
-	ok     *rate.Limiter // requests with the right secret
-	bad    *rate.Limiter // requests without it
+	hub     *actors.Hub
+	cluster ClusterAdmin // nil: node-local
+	secret  [sha256.Size]byte
+	ok      *rate.Limiter // requests with the right secret
+	bad     *rate.Limiter // requests without it
+}
+
+// ClusterAdmin answers the admin API over a cluster: redisrelay.Admin is
+// one. Its answers carry what they are based on (actors.ClusterSnapshot).
+type ClusterAdmin interface {
+	Presence(ctx context.Context, q actors.PresenceQuery) (actors.ClusterPresencePage, error)
+	Subscribers(ctx context.Context, channel string) (actors.ClusterSubscribers, error)
+	Disconnect(ctx context.Context, m actors.DisconnectMatch, n actors.DisconnectNotice) (actors.ClusterDisconnect, error)
 }
 
 func newAdmin(hub *actors.Hub, secret string) *admin {
@@ -75,6 +83,7 @@ func newAdmin(hub *actors.Hub, secret string) *admin {
 
 func (s *Server) mountAdmin() {
 	a := newAdmin(s.cfg.Hub, s.cfg.AdminSecret)
+	a.cluster = s.cfg.ClusterAdmin
 	s.route("/admin/channels", http.MethodGet, a.guard(a.channels))
 	s.route("/admin/channels/{channel...}", http.MethodGet, a.guard(a.channel))
 	s.route("/admin/disconnect", http.MethodPost, a.guard(a.disconnect))
@@ -119,12 +128,40 @@ func (a *admin) channels(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if a.cluster != nil {
+		page, err := a.cluster.Presence(r.Context(), q)
+		if err != nil {
+			a.failed(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, clusterPresenceBody{
+			presenceBody: presenceBody{Channels: page.Channels, Next: page.Next, Scope: "cluster"},
+			snapshot:     snapshotOf(page.ClusterSnapshot)})
+		return
+	}
 	page, err := a.hub.Presence(r.Context(), q)
 	if err != nil {
 		a.failed(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, presenceBody{Channels: page.Channels, Next: page.Next, Scope: "node"})
+}
+
+// snapshot says which report a cluster-wide answer sums: the interval it
+// was taken in, how long intervals are, how many nodes reported.
+type snapshot struct {
+	AsOf       time.Time `json:"as_of"`
+	IntervalMS int64     `json:"interval_ms"`
+	Nodes      int       `json:"nodes"`
+}
+
+func snapshotOf(s actors.ClusterSnapshot) snapshot {
+	return snapshot{AsOf: s.AsOf.UTC(), IntervalMS: s.Interval.Milliseconds(), Nodes: s.Nodes}
+}
+
+type clusterPresenceBody struct {
+	presenceBody
+	snapshot
 }
 
 // presenceQuery reads prefix, after and limit. A prefix or a cursor is a
@@ -156,6 +193,19 @@ func (a *admin) channel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if a.cluster != nil {
+		c, err := a.cluster.Subscribers(r.Context(), name)
+		if err != nil {
+			a.failed(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, struct {
+			actors.ChannelPresence
+			Scope string `json:"scope"`
+			snapshot
+		}{actors.ChannelPresence{Channel: name, Subscribers: c.Subscribers}, "cluster", snapshotOf(c.ClusterSnapshot)})
+		return
+	}
 	n, err := a.hub.Subscribers(r.Context(), name)
 	if err != nil {
 		a.failed(w, err)
@@ -185,6 +235,16 @@ func (a *admin) disconnect(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusRequestEntityTooLarge
 		}
 		writeError(w, status, err.Error())
+		return
+	}
+	if a.cluster != nil {
+		d, err := a.cluster.Disconnect(r.Context(), match, notice)
+		if err != nil {
+			a.failed(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"disconnected": d.Disconnected, "disconnected_here": d.Here,
+			"nodes_acknowledged": d.Acknowledged, "nodes_expected": d.Expected, "scope": "cluster"})
 		return
 	}
 	n, err := a.hub.Disconnect(r.Context(), match, notice)
@@ -230,7 +290,7 @@ func decodeDisconnect(w http.ResponseWriter, r *http.Request) (actors.Disconnect
 		m.Channel = *b.Channel
 	}
 	if b.Reason != nil {
-		if err := validReason(*b.Reason); err != nil {
+		if err := (actors.DisconnectNotice{Reason: *b.Reason}).Validate(); err != nil {
 			return m, n, err
 		}
 		n.Reason = *b.Reason
@@ -245,25 +305,15 @@ func decodeDisconnect(w http.ResponseWriter, r *http.Request) (actors.Disconnect
 	return m, n, nil
 }
 
-// validReason keeps the reason a line of text: it is JSON-encoded into the
-// frame, so nothing in it could break the stream, but a client may show it.
-func validReason(s string) error {
-	if len(s) > MaxDisconnectReason {
-		return fmt.Errorf(`"reason" over %d bytes`, MaxDisconnectReason)
-	}
-	for _, c := range s {
-		if c == utf8.RuneError || unicode.IsControl(c) {
-			return errors.New(`"reason" must be text without control characters`)
-		}
-	}
-	return nil
-}
-
-// failed answers a hub that could not: draining (503) or too slow (504).
+// failed answers a hub that could not: draining (503), too slow (504), or
+// Redis failing in cluster mode (503).
 func (a *admin) failed(w http.ResponseWriter, err error) {
-	if errors.Is(err, actors.ErrClosed) {
+	switch {
+	case errors.Is(err, actors.ErrClosed):
 		writeBusy(w, http.StatusServiceUnavailable, time.Second, "hub closed")
-		return
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		writeError(w, http.StatusGatewayTimeout, "no answer from the hub: "+err.Error())
+	default:
+		writeBusy(w, http.StatusServiceUnavailable, time.Second, "cluster admin failed: "+err.Error())
 	}
-	writeError(w, http.StatusGatewayTimeout, "no answer from the hub: "+err.Error())
 }

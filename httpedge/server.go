@@ -64,6 +64,9 @@ type Config struct {
 	// admin.go) to requests with "Authorization: Bearer <AdminSecret>".
 	// At least MinAdminSecret bytes. Empty: no admin routes (404).
 	AdminSecret string
+	// ClusterAdmin, when set, makes the admin API cluster-wide (see
+	// admin.go): redisrelay.Admin in cluster mode. Nil: node-local.
+	ClusterAdmin ClusterAdmin
 }
 
 // Server is the hub's HTTP API: GET /events, POST /publish, GET /healthz,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge"
+	"github.com/squall-sse/squall/redisrelay"
 )
 
 // edgeOptions are the flags of the production edge: auth, CORS, limits,
@@ -33,6 +34,7 @@ type edgeOptions struct {
 	trustProxy      bool
 	demo            bool
 	adminSecret     string
+	adminInterval   time.Duration
 
 	jwks *httpedge.JWKS // closed by close
 }
@@ -52,6 +54,7 @@ func (e *edgeOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.maxChannels, "max-channels", 16, "channels one stream may join")
 	fs.BoolVar(&e.trustProxy, "trust-proxy", false, "take the client address from the last X-Forwarded-For hop (only behind a proxy that appends it)")
 	fs.BoolVar(&e.demo, "demo", true, "serve the demo page at /")
+	fs.DurationVar(&e.adminInterval, "admin-interval", 5*time.Second, "cluster mode: how often each node reports its channel counts to Redis for the admin API; answers are at most 2 intervals old, and a stopped node drops out within 2 (at least 10ms)")
 	fs.StringVar(&e.adminSecret, "admin-secret", "", "bearer secret of the admin API under /admin/ (presence, disconnect), at least 16 bytes (prefer SQUALL_ADMIN_SECRET: flags show in ps); empty: no admin API")
 }
 
@@ -121,6 +124,22 @@ func (e *edgeOptions) configure(cfg *httpedge.Config, log *slog.Logger) (*httped
 	log.Info("edge", "auth", cfg.Auth != nil, "cors_origins", []string(e.corsOrigins),
 		"max_streams", e.maxStreams, "max_streams_per_ip", e.maxStreamsPerIP, "trust_proxy", e.trustProxy, "demo", e.demo, "admin", e.adminSecret != "")
 	return cfg.Metrics, nil
+}
+
+// clusterAdmin makes the admin API cluster-wide when it is on and the hub
+// runs in cluster mode; the returned func stops it, before the relay.
+func (e *edgeOptions) clusterAdmin(relay *redisrelay.Relay, hub *actors.Hub, cfg *httpedge.Config, m *httpedge.Metrics, log *slog.Logger) (func(), error) {
+	if e.adminSecret == "" {
+		return func() {}, nil
+	}
+	a, err := redisrelay.NewAdmin(relay, hub, redisrelay.AdminConfig{Interval: e.adminInterval, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("--admin-interval: %w", err)
+	}
+	a.Observe(m.Registry())
+	a.Start()
+	cfg.ClusterAdmin = a
+	return func() { _ = a.Close() }, nil
 }
 
 // auth builds the token check from the flags; nil when no key is given.

@@ -245,6 +245,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 				log.Warn("relay shutdown", "err", err)
 			}
 		}()
+		// Deferred after the relay's shutdown, so it runs before it.
+		closeAdmin, err := o.edge.clusterAdmin(relay, hub, &ecfg, metrics, log)
+		if err != nil {
+			_ = hub.Shutdown(ctx)
+			return err
+		}
+		defer closeAdmin()
 	}
 	limits, files := o.serve.connLimits(o.edge.trustProxy)
 	log.Info("connections", "open_files", files, "max_conns", limits.Max, "max_conns_per_ip", limits.MaxPerPeer)
