@@ -150,10 +150,13 @@ redis.call('PEXPIRE', KEYS[3], ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[2])
 redis.call('PEXPIRE', KEYS[4], ARGV[1])
 if #ARGV > 3 then
+  local z = {}
   for i = 4, #ARGV, 2 do
     redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i+1])
-    redis.call('ZADD', KEYS[2], 0, ARGV[i])
+    z[#z+1] = 0
+    z[#z+1] = ARGV[i]
   end
+  redis.call('ZADD', KEYS[2], unpack(z))
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
   redis.call('PEXPIRE', KEYS[2], ARGV[1])
 end
