@@ -272,3 +272,15 @@ func TestAdminCluster(t *testing.T) {
 	}, 10*time.Second, tick, "B dropped out: %v", v)
 	t.Logf("B dropped out %v after it stopped (interval %v)", time.Since(stopped).Round(time.Millisecond), interval)
 }
+
+// --admin-interval defaults to 5s, and under 10ms the hub refuses to start
+// in cluster mode with the admin API on.
+func TestAdminIntervalFlag(t *testing.T) {
+	o, err := parse(nil, func(string) string { return "" })
+	require.NoError(t, err)
+	assert.Equal(t, 5*time.Second, o.edge.adminInterval)
+	err = run(t.Context(), []string{"--addr", freeAddr(t), "--redis", "redis://127.0.0.1:1",
+		"--admin-secret", "an-admin-secret-for-the-test", "--admin-interval", "9ms", "--log-level", "error"},
+		func(string) string { return "" }, os.Stderr)
+	assert.ErrorContains(t, err, "--admin-interval")
+}
