@@ -10,7 +10,8 @@
 // peer address, closing idle ones first when full.
 //
 // With Config.AdminSecret, /admin/ serves presence (channels and their
-// subscriber counts on this node) and disconnects by subject or channel.
+// subscriber counts on this node, or over the cluster with
+// Config.ClusterAdmin) and disconnects by subject or channel.
 //
 // [Auth] checks tokens (HS256, RS256, ES256, EdDSA; keys from a secret,
 // PEM or a [JWKS]) or hands the decision to the application's own

@@ -228,7 +228,34 @@ func TestAdminCluster(t *testing.T) {
 		`{"id":"` + id + `","from":"` + id + `","subject":"s","channel":"room:1","reason":"r","retry_ms":1}`,
 		`{"id":"` + id + `","from":"` + id + `","channel":"room:1","reason":"r","retry_ms":86400001}`,
 		`{"id":"` + id + `","from":"` + id + `","subject":"` + strings.Repeat("s", 9000) + `","reason":"r","retry_ms":1}`,
+		`{"id":"` + id + `","from":"` + id + `","subject":"` + strings.Repeat("s", httpedge.MaxSubject+1) + `","reason":"r","retry_ms":1}`,
 	}
+	// At the bounds: valid, so both nodes run it (it matches no stream)
+	// and acknowledge it on the inbox of the node "id" it claims to be from.
+	inbox := rdb.Subscribe(context.Background(), prefix+"!admin!"+id)
+	defer inbox.Close()
+	_, err = inbox.Receive(context.Background()) // the subscription's confirmation
+	require.NoError(t, err)
+	good := `{"id":"` + id + `","from":"` + id + `","subject":"` + strings.Repeat("s", httpedge.MaxSubject) +
+		`","reason":"` + strings.Repeat("r", httpedge.MaxDisconnectReason) + `","retry_ms":86400000}`
+	require.NoError(t, rdb.Publish(context.Background(), prefix+"!admin", good).Err())
+	acked := map[string]bool{}
+	for range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		m, err := inbox.ReceiveMessage(ctx)
+		cancel()
+		require.NoError(t, err, "acknowledgement of a request at the bounds")
+		var ack struct {
+			ID           string `json:"id"`
+			Node         string `json:"node"`
+			Disconnected int    `json:"disconnected"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(m.Payload), &ack))
+		assert.Equal(t, id, ack.ID)
+		assert.Zero(t, ack.Disconnected)
+		acked[ack.Node] = true
+	}
+	assert.Len(t, acked, 2, "both nodes acknowledged")
 	for _, m := range bad {
 		require.NoError(t, rdb.Publish(context.Background(), prefix+"!admin", m).Err())
 	}
