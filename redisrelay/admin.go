@@ -1,6 +1,7 @@
 package redisrelay
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -383,7 +384,8 @@ func (a *Admin) Subscribers(ctx context.Context, channel string) (actors.Cluster
 	pipe := a.r.client.Pipeline()
 	n := pipe.HGet(ctx, a.key(a.counts, e), channel)
 	nodes := pipe.SCard(ctx, a.key(a.nodes, e))
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	_, _ = pipe.Exec(ctx)
+	if err := cmp.Or(nodes.Err(), n.Err()); err != nil && !errors.Is(err, redis.Nil) {
 		return actors.ClusterSubscribers{}, err
 	}
 	snap.Nodes = int(nodes.Val())
@@ -566,9 +568,11 @@ func (a *Admin) handle(channel, payload string) {
 	}
 }
 
-// valid checks a request as the HTTP API checks a disconnect body.
+// valid checks a request as the HTTP API checks a disconnect body, except
+// that subject and channel may both be set (streams matching both), as
+// actors.DisconnectMatch allows.
 func (q *adminRequest) valid() bool {
-	if !isNodeID(q.ID) || !isNodeID(q.From) || (q.Subject == nil) == (q.Channel == nil) {
+	if !isNodeID(q.ID) || !isNodeID(q.From) || (q.Subject == nil && q.Channel == nil) {
 		return false
 	}
 	if q.Subject != nil && *q.Subject == "" {

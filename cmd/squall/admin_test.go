@@ -225,7 +225,7 @@ func TestAdminCluster(t *testing.T) {
 		`{"id":"` + id + `","from":"` + id + `","channel":"room:1","reason":"x\ndata: injected","retry_ms":1}`,
 		`{"id":"` + id + `","from":"` + id + `","channel":"room:1","reason":"r","retry_ms":1,"extra":1}`,
 		`{"id":"` + id + `","from":"` + id + `","channel":"room 1","reason":"r","retry_ms":1}`,
-		`{"id":"` + id + `","from":"` + id + `","subject":"s","channel":"room:1","reason":"r","retry_ms":1}`,
+		`{"id":"` + id + `","from":"` + id + `","reason":"r","retry_ms":1}`,
 		`{"id":"` + id + `","from":"` + id + `","channel":"room:1","reason":"r","retry_ms":86400001}`,
 		`{"id":"` + id + `","from":"` + id + `","subject":"` + strings.Repeat("s", 9000) + `","reason":"r","retry_ms":1}`,
 		`{"id":"` + id + `","from":"` + id + `","subject":"` + strings.Repeat("s", httpedge.MaxSubject+1) + `","reason":"r","retry_ms":1}`,
