@@ -122,3 +122,53 @@ func TestAdminIdleNodeAndMalformedAcks(t *testing.T) {
 	require.Eventually(t, func() bool { return adm.Malformed() == uint64(len(bad)) }, wait, 5*time.Millisecond,
 		"malformed acks counted: %d", adm.Malformed())
 }
+
+// A node that stops reporting while its streams stay open (a crash, or a
+// node cut off from Redis) drops out of the counts within 2 intervals of
+// its last report, with nothing cleaning up after it.
+func TestAdminSilentNodeDropsOut(t *testing.T) {
+	const interval = 300 * time.Millisecond
+	a, b := twoNodes(t, redisrelay.Config{})
+	aa := startAdmin(t, a, interval)
+	ab := startAdmin(t, b, interval)
+	a.subscribe(t, "channel=room", "")
+	b.subscribe(t, "channel=room", "")
+	var got actors.ClusterSubscribers
+	require.Eventually(t, func() bool {
+		var err error
+		got, err = aa.Subscribers(t.Context(), "room")
+		return err == nil && got.Subscribers == 2 && got.Nodes == 2
+	}, wait, 10*time.Millisecond, "both counted: %+v", got)
+
+	require.NoError(t, ab.Close())
+	silent := time.Now()
+	require.Eventually(t, func() bool {
+		var err error
+		got, err = aa.Subscribers(t.Context(), "room")
+		return err == nil && got.Subscribers == 1 && got.Nodes == 1
+	}, wait, 10*time.Millisecond, "B dropped out: %+v", got)
+	gone := time.Since(silent)
+	assert.Less(t, gone, 2*interval+time.Second, "dropped out within 2 intervals (and a second of slack for a loaded machine)")
+	t.Logf("dropped out %v after its last report could have been written (interval %v)", gone.Round(time.Millisecond), interval)
+	assert.Equal(t, 1, b.hub.OpenStreams(), "B's stream is still open")
+}
+
+// With the relay's pattern subscription (InterestAll, PREFIX:*), the admin
+// channels are not in its pattern: requests, acknowledgements and junk on
+// them reach the admin only, never the relay.
+func TestAdminChannelsOutsideTheRelaysPattern(t *testing.T) {
+	a, b := twoNodes(t, redisrelay.Config{Interest: redisrelay.InterestAll})
+	aa := startAdmin(t, a, time.Second)
+	ab := startAdmin(t, b, time.Second)
+	res, err := aa.Disconnect(t.Context(), actors.DisconnectMatch{Subject: "nobody"}, actors.DisconnectNotice{Reason: "r"})
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.Disconnected)
+	rdb := redistest.Client(t, sharedRedis)
+	require.NoError(t, rdb.Publish(t.Context(), a.relay.Prefix()+"!admin", "junk").Err())
+	require.Eventually(t, func() bool { return aa.Malformed() == 1 && ab.Malformed() == 1 }, wait, 5*time.Millisecond)
+	for _, n := range []*node{a, b} {
+		msgs, _ := n.relay.Ingress()
+		assert.Zero(t, msgs, "the relay read nothing")
+		assert.Zero(t, n.relay.Malformed())
+	}
+}
