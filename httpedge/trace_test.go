@@ -1,0 +1,179 @@
+package httpedge_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall/httpedge"
+	"github.com/squall-sse/squall/internal/tracing"
+)
+
+// tracedServer is a hub whose edge exports every span to a recorder, in
+// memory and synchronously (the SDK's in-memory exporter).
+func tracedServer(t *testing.T) (*hubServer, *tracetest.InMemoryExporter) {
+	t.Helper()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
+	return newHubServer(t, actors.Config{}, httpedge.Config{TracerProvider: tp}), exp
+}
+
+const (
+	parentTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	parentSpan  = "00f067aa0ba902b7"
+)
+
+func postTraced(t *testing.T, s *hubServer, body, traceparent string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.srv.URL+"/publish", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer not-a-real-token")
+	if traceparent != "" {
+		req.Header.Set("traceparent", traceparent)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func spanNamed(spans tracetest.SpanStubs, name string) (tracetest.SpanStub, bool) {
+	for _, s := range spans {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return tracetest.SpanStub{}, false
+}
+
+func attrs(s tracetest.SpanStub) map[attribute.Key]attribute.Value {
+	m := map[attribute.Key]attribute.Value{}
+	for _, kv := range s.Attributes {
+		m[kv.Key] = kv.Value
+	}
+	return m
+}
+
+// A publish with a traceparent is a server span under that parent; its
+// fanout and, once a subscriber's write carried the event, its first
+// delivery are spans under the server span.
+func TestTracePublishToFirstDelivery(t *testing.T) {
+	s, exp := tracedServer(t)
+	c := s.subscribe(t, "channel=orders", nil)
+	tp := "00-" + parentTrace + "-" + parentSpan + "-01"
+	require.Equal(t, http.StatusAccepted, postTraced(t, s, `{"channel":"orders","data":"hi"}`, tp))
+	c.RequireNext(t, "hi")
+	require.Eventually(t, func() bool {
+		_, ok := spanNamed(exp.GetSpans(), tracing.SpanDeliver)
+		return ok
+	}, wait, wait/100, "a deliver span once the subscriber got the event")
+
+	spans := exp.GetSpans()
+	server, ok := spanNamed(spans, "POST /publish")
+	require.True(t, ok, "server span in %v", spans)
+	assert.Equal(t, trace.SpanKindServer, server.SpanKind)
+	assert.Equal(t, parentTrace, server.SpanContext.TraceID().String())
+	assert.Equal(t, parentSpan, server.Parent.SpanID().String())
+	assert.True(t, server.Parent.IsRemote())
+	a := attrs(server)
+	assert.Equal(t, "POST", a["http.request.method"].AsString())
+	assert.Equal(t, "/publish", a["http.route"].AsString())
+	assert.Equal(t, int64(http.StatusAccepted), a["http.response.status_code"].AsInt64())
+	assert.Equal(t, "orders", a[tracing.AttrDestination].AsString())
+	for k, v := range a {
+		assert.NotContains(t, v.Emit(), "not-a-real-token", "attribute %s", k)
+	}
+	assert.Equal(t, codes.Unset, server.Status.Code)
+
+	fan, ok := spanNamed(spans, tracing.SpanFanout)
+	require.True(t, ok)
+	assert.Equal(t, server.SpanContext.SpanID(), fan.Parent.SpanID())
+	assert.Equal(t, int64(1), attrs(fan)[tracing.AttrSubscribers].AsInt64())
+	deliver, _ := spanNamed(spans, tracing.SpanDeliver)
+	assert.Equal(t, server.SpanContext.SpanID(), deliver.Parent.SpanID())
+	assert.Equal(t, "orders", attrs(deliver)[tracing.AttrDestination].AsString())
+	assert.False(t, deliver.EndTime.Before(deliver.StartTime))
+	assert.Len(t, spans, 3)
+}
+
+// Only the first write carrying the event makes a deliver span, however
+// many subscribers get it; nobody subscribed makes a fanout span of 0.
+func TestTraceFirstDeliveryOnce(t *testing.T) {
+	s, exp := tracedServer(t)
+	c1 := s.subscribe(t, "channel=a", nil)
+	c2 := s.subscribe(t, "channel=a", nil)
+	require.Equal(t, http.StatusAccepted, postTraced(t, s, `{"channel":"a","data":"x"}`, ""))
+	c1.RequireNext(t, "x")
+	c2.RequireNext(t, "x")
+	require.Equal(t, http.StatusAccepted, postTraced(t, s, `{"channel":"nobody","data":"y"}`, ""))
+	// A marker publish: once its deliver span is in, the first event's
+	// writes to both subscribers have long completed.
+	require.Equal(t, http.StatusAccepted, postTraced(t, s, `{"channel":"a","data":"z"}`, ""))
+	c1.RequireNext(t, "z")
+	require.Eventually(t, func() bool {
+		n := 0
+		for _, sp := range exp.GetSpans() {
+			if sp.Name == tracing.SpanDeliver {
+				n++
+			}
+		}
+		return n == 2
+	}, wait, wait/100)
+	c2.RequireNext(t, "z")
+	var subs []int64
+	delivers := 0
+	for _, sp := range exp.GetSpans() {
+		switch sp.Name {
+		case tracing.SpanFanout:
+			subs = append(subs, attrs(sp)[tracing.AttrSubscribers].AsInt64())
+		case tracing.SpanDeliver:
+			delivers++
+		}
+	}
+	assert.Equal(t, []int64{2, 0, 2}, subs)
+	assert.Equal(t, 2, delivers, "one per event that had a subscriber")
+}
+
+// A refused publish is still a server span, with its status code; a 4xx
+// is not an error of the server's.
+func TestTraceRefusedPublish(t *testing.T) {
+	s, exp := tracedServer(t)
+	require.Equal(t, http.StatusBadRequest, postTraced(t, s, `{"channel":"a"}`, ""))
+	spans := exp.GetSpans()
+	require.Len(t, spans, 1)
+	assert.Equal(t, int64(http.StatusBadRequest), attrs(spans[0])["http.response.status_code"].AsInt64())
+	assert.Equal(t, codes.Unset, spans[0].Status.Code)
+}
+
+// An unsampled parent makes no span at all under the default sampler
+// (parent-based), and the hub carries nothing.
+func TestTraceUnsampledParent(t *testing.T) {
+	s, exp := tracedServer(t)
+	c := s.subscribe(t, "channel=a", nil)
+	tp := "00-" + parentTrace + "-" + parentSpan + "-00"
+	require.Equal(t, http.StatusAccepted, postTraced(t, s, `{"channel":"a","data":"x"}`, tp))
+	c.RequireNext(t, "x")
+	// A sampled marker: once its deliver span is in, the unsampled event's
+	// write has long completed.
+	require.Equal(t, http.StatusAccepted, postTraced(t, s, `{"channel":"a","data":"m"}`, ""))
+	c.RequireNext(t, "m")
+	require.Eventually(t, func() bool {
+		_, ok := spanNamed(exp.GetSpans(), tracing.SpanDeliver)
+		return ok
+	}, wait, wait/100)
+	for _, sp := range exp.GetSpans() {
+		assert.NotEqual(t, parentTrace, sp.SpanContext.TraceID().String(), "span %s", sp.Name)
+	}
+	assert.Len(t, exp.GetSpans(), 3, "the marker's three spans only")
+}
