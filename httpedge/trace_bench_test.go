@@ -11,7 +11,6 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/actors/actorstest"
@@ -60,8 +59,7 @@ func BenchmarkPublishTracing(b *testing.B) {
 			if tc.tp != nil {
 				tp := tc.tp()
 				defer func() { _ = tp.Shutdown(context.Background()) }()
-				var p trace.TracerProvider = tp
-				cfg.TracerProvider = p
+				cfg.TracerProvider = tp
 			}
 			edge := httpedge.New(cfg)
 			s, err := hub.Open(&sink{header: http.Header{}}, actors.StreamOptions{Channels: []string{"c"}})
