@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -72,6 +73,9 @@ func (o *traceOptions) start(ctx context.Context, log *slog.Logger) (trace.Trace
 	// The sampler comes from OTEL_TRACES_SAMPLER (default: parent-based,
 	// always on), the batching from OTEL_BSP_*.
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	// A collector that is down fails each batch (one every 5 s by
+	// default): into the hub's log, not the SDK's own stderr logger.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing error", "err", err) }))
 	log.Info("tracing", "exporter", "otlp/http")
 	return tp, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -110,3 +110,16 @@ func TestTracingSwitch(t *testing.T) {
 		assert.Equal(t, tc.on, on, "%+v", tc)
 	}
 }
+
+// A collector that refuses the spans is a warning in the hub's log.
+func TestOTLPExportFailureIsLogged(t *testing.T) {
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "no", http.StatusBadRequest) // not retried by the exporter
+	}))
+	defer collector.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "20")
+	h := runHub(t, "http", &http.Client{})
+	h.publish(t, "t", "x")
+	require.Eventually(t, func() bool { return h.logged(t, "tracing error") }, 10*time.Second, 20*time.Millisecond)
+}
