@@ -58,6 +58,19 @@ func spanNamed(spans tracetest.SpanStubs, name string) (tracetest.SpanStub, bool
 	return tracetest.SpanStub{}, false
 }
 
+// waitSpan waits for the span named name: the server span ends after the
+// answer is written, so the client may read it first.
+func waitSpan(t *testing.T, exp *tracetest.InMemoryExporter, name string) tracetest.SpanStub {
+	t.Helper()
+	var s tracetest.SpanStub
+	require.Eventually(t, func() bool {
+		var ok bool
+		s, ok = spanNamed(exp.GetSpans(), name)
+		return ok
+	}, wait, wait/500, "span %s", name)
+	return s
+}
+
 func attrs(s tracetest.SpanStub) map[attribute.Key]attribute.Value {
 	m := map[attribute.Key]attribute.Value{}
 	for _, kv := range s.Attributes {
@@ -75,14 +88,9 @@ func TestTracePublishToFirstDelivery(t *testing.T) {
 	tp := "00-" + parentTrace + "-" + parentSpan + "-01"
 	require.Equal(t, http.StatusAccepted, postTraced(t, s, `{"channel":"orders","data":"hi"}`, tp))
 	c.RequireNext(t, "hi")
-	require.Eventually(t, func() bool {
-		_, ok := spanNamed(exp.GetSpans(), tracing.SpanDeliver)
-		return ok
-	}, wait, wait/100, "a deliver span once the subscriber got the event")
-
+	waitSpan(t, exp, tracing.SpanDeliver)
+	server := waitSpan(t, exp, "POST /publish")
 	spans := exp.GetSpans()
-	server, ok := spanNamed(spans, "POST /publish")
-	require.True(t, ok, "server span in %v", spans)
 	assert.Equal(t, trace.SpanKindServer, server.SpanKind)
 	assert.Equal(t, parentTrace, server.SpanContext.TraceID().String())
 	assert.Equal(t, parentSpan, server.Parent.SpanID().String())
@@ -151,6 +159,7 @@ func TestTraceFirstDeliveryOnce(t *testing.T) {
 func TestTraceRefusedPublish(t *testing.T) {
 	s, exp := tracedServer(t)
 	require.Equal(t, http.StatusBadRequest, postTraced(t, s, `{"channel":"a"}`, ""))
+	waitSpan(t, exp, "POST /publish")
 	spans := exp.GetSpans()
 	require.Len(t, spans, 1)
 	assert.Equal(t, int64(http.StatusBadRequest), attrs(spans[0])["http.response.status_code"].AsInt64())
@@ -169,10 +178,8 @@ func TestTraceUnsampledParent(t *testing.T) {
 	// write has long completed.
 	require.Equal(t, http.StatusAccepted, postTraced(t, s, `{"channel":"a","data":"m"}`, ""))
 	c.RequireNext(t, "m")
-	require.Eventually(t, func() bool {
-		_, ok := spanNamed(exp.GetSpans(), tracing.SpanDeliver)
-		return ok
-	}, wait, wait/100)
+	waitSpan(t, exp, tracing.SpanDeliver)
+	waitSpan(t, exp, "POST /publish")
 	for _, sp := range exp.GetSpans() {
 		assert.NotEqual(t, parentTrace, sp.SpanContext.TraceID().String(), "span %s", sp.Name)
 	}
@@ -198,4 +205,27 @@ func TestTraceOffMakesNoSpans(t *testing.T) {
 	sp.End()
 	require.Len(t, exp.GetSpans(), 1)
 	assert.Equal(t, "marker", exp.GetSpans()[0].Name)
+}
+
+// The request's traceparent is a parent only when it is a valid W3C
+// traceparent: a version-00 one is exactly 55 bytes, and one byte more, or
+// an all-zero trace id, makes the publish a root span, still accepted.
+func TestTraceparentAtTheBound(t *testing.T) {
+	valid := "00-" + parentTrace + "-" + parentSpan + "-01"
+	require.Len(t, valid, 55)
+	for _, tc := range []struct {
+		tp     string
+		parent bool
+	}{
+		{valid, true},
+		{valid + "0", false},
+		{"00-" + strings.Repeat("0", 32) + "-" + parentSpan + "-01", false},
+		{strings.Repeat("x", 8<<10), false},
+	} {
+		s, exp := tracedServer(t)
+		require.Equal(t, http.StatusAccepted, postTraced(t, s, `{"channel":"a","data":"x"}`, tc.tp))
+		server := waitSpan(t, exp, "POST /publish")
+		assert.Equal(t, tc.parent, server.Parent.IsValid(), "traceparent of %d bytes", len(tc.tp))
+		assert.Equal(t, tc.parent, server.SpanContext.TraceID().String() == parentTrace, "traceparent of %d bytes", len(tc.tp))
+	}
 }

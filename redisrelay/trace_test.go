@@ -112,7 +112,9 @@ func TestTraceClusterPublishAcrossNodes(t *testing.T) {
 	ca.RequireNext(t, "hello")
 	cb.RequireNext(t, "hello")
 	require.Eventually(t, func() bool {
-		return len(named(expA, tracing.SpanDeliver)) == 1 && len(named(expB, tracing.SpanDeliver)) == 1
+		// The server span ends once the answer is written: it may come last.
+		return len(named(expA, tracing.SpanDeliver)) == 1 && len(named(expB, tracing.SpanDeliver)) == 1 &&
+			len(named(expA, "POST /publish")) == 1
 	}, wait, 10*time.Millisecond)
 
 	server := named(expA, "POST /publish")
