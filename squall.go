@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge"
@@ -82,6 +83,12 @@ type Config struct {
 	// The zero value limits nothing.
 	PublishLimits httpedge.PublishLimits
 
+	// TracerProvider, when set, traces publishes: the POST publish server
+	// span, the Redis publish in cluster mode, and each event's fanout and
+	// first delivery (see docs/observability.md, "Tracing"). Nil: no
+	// tracing, at no cost. The broker does not shut it down.
+	TracerProvider trace.TracerProvider
+
 	// Logger gets the broker's logs. Nil discards them.
 	Logger *slog.Logger
 	// System is a protoactor actor system to run in. Nil means the broker
@@ -133,7 +140,7 @@ func New(cfg Config) (*Broker, error) {
 	hub := actors.New(hcfg)
 	ecfg := httpedge.Config{Hub: hub, Logger: log, MaxBody: cfg.MaxBody, MaxStreams: cfg.MaxStreams,
 		Auth: cfg.Auth, CORSOrigins: cfg.CORSOrigins, Metrics: metrics, Demo: cfg.Demo,
-		AdminSecret: cfg.AdminSecret, PublishLimits: cfg.PublishLimits}
+		AdminSecret: cfg.AdminSecret, PublishLimits: cfg.PublishLimits, TracerProvider: cfg.TracerProvider}
 	var admin *redisrelay.Admin
 	if relay != nil {
 		startRelay(relay, hub, &ecfg, metrics)
@@ -161,7 +168,7 @@ func newRelay(cfg Config, log *slog.Logger) (*redisrelay.Relay, error) {
 	}
 	return redisrelay.New(redisrelay.Config{URL: cfg.RedisURL, Options: cfg.Redis, Client: cfg.RedisClient,
 		SentinelMaster: cfg.RedisSentinelMaster, ShardedPubSub: cfg.RedisSharded, Prefix: cfg.RedisPrefix,
-		History: cfg.History, HistoryTTL: cfg.HistoryTTL, Logger: log})
+		History: cfg.History, HistoryTTL: cfg.HistoryTTL, Logger: log, TracerProvider: cfg.TracerProvider})
 }
 
 // startRelay joins the two halves: the hub publishes and replays through

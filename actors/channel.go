@@ -135,6 +135,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 
 func (a *channelActor) publish(ctx actor.Context, m *publishMsg) {
 	f, reply := a.log.publish(a, m)
+	markTrace(f, m.trace)
 	if f == nil {
 		m.reply <- reply
 		return
@@ -151,6 +152,7 @@ func (a *channelActor) deliver(ctx actor.Context, m *deliverMsg) {
 		a.hub.cfg.Logger.Warn("actors: undeliverable event", "channel", a.name, "err", err)
 		return
 	}
+	markTrace(f, m.trace)
 	a.log.delivered(a, f)
 	a.fanout(ctx, f)
 	a.checkIdle(ctx)
@@ -194,6 +196,7 @@ func (a *channelActor) fanout(ctx actor.Context, f *frame) {
 			kicked = append(kicked, s)
 		}
 	}
+	f.fannedOut(len(a.subs))
 	for _, s := range kicked {
 		a.remove(s)
 		s.kill(SlowConsumer)

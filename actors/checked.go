@@ -16,6 +16,7 @@ type Checked struct {
 	hub     *Hub
 	channel string
 	ev      sse.Event
+	trace   Trace // nil unless the publish is traced (see trace.go)
 }
 
 // Channel is the channel the event is for.

@@ -114,5 +114,5 @@ func (h *Hub) DeliverChecked(c Checked, pos Pos) {
 	if h.closed.Load() {
 		return
 	}
-	h.sys.Root.Send(h.router, &deliverMsg{channel: c.channel, ev: c.ev, pos: pos, hasPos: !pos.IsZero()})
+	h.sys.Root.Send(h.router, &deliverMsg{channel: c.channel, ev: c.ev, pos: pos, hasPos: !pos.IsZero(), trace: c.trace})
 }

@@ -112,7 +112,7 @@ func (h *Hub) PublishChecked(ctx context.Context, c Checked, key string) (Publis
 		}
 		return h.cfg.Cluster.PublishChecked(ctx, c, key)
 	}
-	return h.request(ctx, h.router, &publishMsg{channel: c.channel, ev: c.ev, key: key})
+	return h.request(ctx, h.router, &publishMsg{channel: c.channel, ev: c.ev, key: key, trace: c.trace})
 }
 
 var replies = sync.Pool{New: func() any { return make(chan publishReply, 1) }}

@@ -25,6 +25,8 @@ type frame struct {
 	at      time.Time // when it was published, for latency metrics
 	beat    bool      // a heartbeat, which a busy stream may skip
 	key     string    // the publish's idempotency key, "" for none
+
+	trace *traceMark // nil unless the publish is traced (see trace.go)
 }
 
 // publishMsg asks a channel actor to assign an id, keep and fan out an event.
@@ -32,6 +34,7 @@ type publishMsg struct {
 	channel string
 	ev      sse.Event
 	key     string // idempotency key; "" for none
+	trace   Trace  // nil unless traced
 	reply   chan publishReply
 }
 
@@ -50,6 +53,7 @@ type deliverMsg struct {
 	ev      sse.Event
 	pos     Pos
 	hasPos  bool
+	trace   Trace // nil unless traced
 }
 
 func (*deliverMsg) IgnoreDeadLetterLogging() {}

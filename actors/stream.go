@@ -429,8 +429,10 @@ func (c *connActor) flush(final []byte) (more bool, err error) {
 	bp := flushBuffers.Get().(*[]byte)
 	buf := (*bp)[:0]
 	events := 0
+	traced := false
 	var oldest time.Time
 	for _, f := range frames {
+		traced = traced || f.trace != nil
 		if !f.beat {
 			events++
 			if oldest.IsZero() {
@@ -468,6 +470,9 @@ func (c *connActor) flush(final []byte) (more bool, err error) {
 	}
 	if err == nil {
 		err = c.s.rc.Flush()
+	}
+	if traced && err == nil {
+		delivered(frames)
 	}
 	c.lastWrite = time.Now()
 	if events > 0 {

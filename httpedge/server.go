@@ -10,8 +10,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/client/browser"
+	"github.com/squall-sse/squall/internal/tracing"
 	"github.com/squall-sse/squall/sse"
 )
 
@@ -67,6 +70,10 @@ type Config struct {
 	// ClusterAdmin, when set, makes the admin API cluster-wide (see
 	// admin.go): redisrelay.Admin in cluster mode. Nil: node-local.
 	ClusterAdmin ClusterAdmin
+	// TracerProvider, when set, traces every POST /publish to its fanout
+	// and first delivery (see docs/observability.md). Nil: no tracing, at
+	// no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is the hub's HTTP API: GET /events, POST /publish, GET /healthz,
@@ -83,6 +90,7 @@ type Server struct {
 	streams     *streams
 	metrics     *Metrics
 	rates       publishRates
+	tracer      *tracing.Tracer // nil: tracing off
 }
 
 // New returns a Server. It panics if cfg.Hub is nil, if cfg.Auth has no
@@ -105,7 +113,8 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: cfg.Metrics,
 		cors: newCORS(cfg.CORSOrigins), crossOrigin: newCrossOrigin(cfg.CORSOrigins),
-		streams: newStreams(cfg.MaxStreams, cfg.MaxStreamsPerIP), rates: newPublishRates(cfg.PublishLimits)}
+		streams: newStreams(cfg.MaxStreams, cfg.MaxStreamsPerIP), rates: newPublishRates(cfg.PublishLimits),
+		tracer: tracing.New(cfg.TracerProvider)}
 	if cfg.Auth != nil {
 		s.auth = newAuthenticator(cfg.Auth)
 	}
@@ -114,7 +123,7 @@ func New(cfg Config) *Server {
 		s.handler = s.cors.wrap(s.mux)
 	}
 	s.route("/events", http.MethodGet, s.events)
-	s.route("/publish", http.MethodPost, s.countPublish(s.publish))
+	s.route("/publish", http.MethodPost, s.traced(s.countPublish(s.publish)))
 	s.route("/healthz", http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -366,7 +375,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	p, err := s.cfg.Hub.PublishChecked(r.Context(), checked, key)
+	p, err := s.cfg.Hub.PublishChecked(r.Context(), s.traceChecked(r, checked), key)
 	if err != nil {
 		if r.Context().Err() != nil {
 			return // the publisher left; nobody reads an answer

@@ -224,7 +224,7 @@ func (a *relayActor) deliver(channel string, d decoded) {
 			}
 			return
 		}
-		c.DeliverChecked(checked, d.pos)
+		c.DeliverChecked(a.r.traced(checked, d.tp), d.pos)
 		return
 	}
 	a.sink.Deliver(channel, d.ev, d.pos)

@@ -12,6 +12,9 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/squall-sse/squall/internal/tracing"
 )
 
 // Config configures a [Relay]. Only URL (or Options, or Client) is required.
@@ -103,6 +106,10 @@ type Config struct {
 	// would (OOM, READONLY, MISCONF, NOAUTH …) even when nobody publishes.
 	// Zero or negative means 500ms.
 	ProbeInterval time.Duration
+
+	// TracerProvider, when set, traces publishes and deliveries (see
+	// trace.go). Nil: no tracing, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Defaults of the connections, chosen so that a publish fails within about a
@@ -212,7 +219,8 @@ type Relay struct {
 	refused  []atomic.Pointer[error] // per partition on a cluster, else one
 	refusals refusalLog
 
-	replayObs replayObs // set by Observe
+	replayObs replayObs       // set by Observe
+	tracer    *tracing.Tracer // nil: tracing off
 
 	mu      sync.Mutex // guards what Start and Shutdown change
 	started bool
@@ -265,6 +273,7 @@ func New(cfg Config) (*Relay, error) {
 		pattern:   escapeGlob(cfg.Prefix) + ":*",
 		head:      cfg.Prefix + ":",
 		hist:      cfg.Prefix + ":history:",
+		tracer:    tracing.New(cfg.TracerProvider),
 	}
 	if _, ok := client.(*redis.ClusterClient); ok {
 		r.cluster = true

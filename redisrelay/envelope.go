@@ -49,12 +49,16 @@ type rawEnvelope struct {
 	Event   jsontext.Value `json:"event"`
 	Retry   jsontext.Value `json:"retry"`
 	Data    jsontext.Value `json:"data"`
+	// Traceparent is kept raw; only a node that traces reads it (see
+	// trace.go).
+	Traceparent jsontext.Value `json:"traceparent"`
 }
 
 // decoded is an envelope that passed validation.
 type decoded struct {
 	ev  sse.Event
-	pos actors.Pos // zero: not in the history, delivered live only
+	pos actors.Pos     // zero: not in the history, delivered live only
+	tp  jsontext.Value // the raw "traceparent", nil when none (see trace.go)
 }
 
 func malformed(format string, args ...any) error {
@@ -78,7 +82,7 @@ func decodeEnvelope(channel string, payload []byte) (decoded, error) {
 	if raw.Data == nil {
 		return decoded{}, malformed(`missing "data"`)
 	}
-	var d decoded
+	d := decoded{tp: raw.Traceparent}
 	var err error
 	if raw.Data.Kind() == '"' {
 		d.ev.Data, err = jsontext.AppendUnquote(nil, raw.Data)

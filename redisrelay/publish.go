@@ -196,11 +196,14 @@ func (r *Relay) publish(ctx context.Context, channel string, ev sse.Event, key s
 		return actors.Published{}, fmt.Errorf("redisrelay: publish to %q: %w: %w", channel, ErrPublishFailing, *p)
 	}
 
+	ctx, span := r.startPublish(ctx, channel)
 	bp := bufs.Get().(*[]byte)
 	keys, args, b := r.publishArgs((*bp)[:0], channel, ev, key)
+	traceArgs(ctx, span, args)
 	// go-redis writes the arguments before Run returns, so the buffer can
 	// go back to the pool afterwards.
 	res, err := runOnce(ctx, r.client, publishScript, keys, args...).Slice()
+	endPublish(span, err)
 	if cap(b) <= 64<<10 {
 		*bp = b
 		bufs.Put(bp)

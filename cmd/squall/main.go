@@ -91,6 +91,7 @@ type options struct {
 	sharded    bool
 	edge       edgeOptions
 	serve      serveOptions
+	traces     traceOptions
 }
 
 func parse(args []string, getenv func(string) string) (options, error) {
@@ -118,6 +119,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ and /debug/memstats (for the bench suite)")
 	o.edge.register(fs)
 	o.serve.register(fs)
+	o.traces.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -197,7 +199,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if o.histBudget <= 0 {
 		cfg.HistoryBudget = -1
 	}
-	ecfg := httpedge.Config{MaxBody: o.maxBody, Logger: log}
+	tp, stopTraces, err := o.traces.start(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTraces()
+	ecfg := httpedge.Config{MaxBody: o.maxBody, Logger: log, TracerProvider: tp}
 	metrics, err := o.edge.configure(&ecfg, log)
 	if err != nil {
 		return err
@@ -221,7 +228,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		relay, err = redisrelay.New(redisrelay.Config{URL: o.redisURL, Prefix: o.prefix, SentinelMaster: o.sentinel,
 			Interest: interest, ShardedPubSub: o.sharded,
-			History: cfg.History, HistoryTTL: cfg.HistoryTTL, Logger: log})
+			History: cfg.History, HistoryTTL: cfg.HistoryTTL, Logger: log, TracerProvider: tp})
 		if err != nil {
 			return err
 		}
