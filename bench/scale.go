@@ -59,6 +59,9 @@ func (r *runner) runScale(sys system) outcome {
 	if r.m.name == "quick" {
 		sm = scaleQuick
 	}
+	if r.scaleSteps != nil {
+		sm.steps = r.scaleSteps
+	}
 	res := &loadgen.Result{Scenario: "scale", Params: fmt.Sprintf(
 		"broadcast: %d hubs on one Redis, streams from generators of at most %d, steps %v; ingress: 4 hubs, %d channels split between them, %d events of %d B",
 		sm.hubs, sm.perGen, sm.steps, sm.channels, sm.events, r.m.payload)}
@@ -383,4 +386,17 @@ func prefixedChannels(prefix string, n int) []string {
 		out[i] = fmt.Sprintf("%s:in-%d", prefix, i)
 	}
 	return out
+}
+
+// parseSteps reads -scale-steps: ascending positive stream counts.
+func parseSteps(v string) ([]int, error) {
+	var steps []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 || (len(steps) > 0 && n <= steps[len(steps)-1]) {
+			return nil, fmt.Errorf("want ascending positive counts, got %q", v)
+		}
+		steps = append(steps, n)
+	}
+	return steps, nil
 }
