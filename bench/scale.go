@@ -85,8 +85,11 @@ func (r *runner) runScale(sys system) outcome {
 // scaleHubs starts n squall processes on Redis with one prefix.
 func (r *runner) scaleHubs(sys system, n int, interest string) ([]*child, []string, string, error) {
 	prefix := fmt.Sprintf("bench-scale-%d-%d", os.Getpid(), time.Now().UnixNano())
+	// A heartbeat far longer than the run keeps heartbeat bursts off the
+	// timed broadcasts, while the hub still sizes its TCP keepalive as it
+	// does with heartbeats on: healthy streams are never probed.
 	extra := []string{"--redis", r.redisURL, "--redis-prefix", prefix, "--redis-interest", interest,
-		"--max-streams", "19500", "--max-conns-per-ip", "0", "--read-header-timeout", "1m", "--heartbeat", "0", "--flush-gap", "0", "--demo=false"}
+		"--max-streams", "19500", "--max-conns-per-ip", "0", "--read-header-timeout", "1m", "--heartbeat", "30m", "--flush-gap", "0", "--demo=false"}
 	var cs []*child
 	var urls []string
 	for i := range n {
