@@ -131,6 +131,8 @@ type options struct {
 	profile   string
 	verbose   bool
 	rounds    int
+	// scaleSteps overrides the scale scenario's stream counts.
+	scaleSteps []int
 }
 
 func runMain(args []string) int {
@@ -166,7 +168,7 @@ func runMain(args []string) int {
 	}
 
 	r := &runner{
-		ctx: ctx, m: o.m, procs: procs, self: self, redisURL: o.redisURL, profileDir: o.profile,
+		ctx: ctx, m: o.m, procs: procs, self: self, redisURL: o.redisURL, profileDir: o.profile, scaleSteps: o.scaleSteps,
 		results: map[string]map[string]outcome{}, loadBefore: loadAvg(),
 	}
 	began := time.Now()
@@ -210,6 +212,11 @@ func parseOptions(args []string) (options, int) {
 	fs.StringVar(&o.out, "out", "", "also write the report as markdown to this file")
 	fs.StringVar(&o.profile, "profile", "", "save CPU profiles of each server during fanout's flat-out phase to this directory and print their top entries")
 	fs.BoolVar(&o.verbose, "v", false, "copy the servers' and generator's stderr to ours")
+	fs.Func("scale-steps", "override the scale scenario's steps: comma-separated stream counts, e.g. 100000", func(v string) error {
+		steps, err := parseSteps(v)
+		o.scaleSteps = steps
+		return err
+	})
 	fs.IntVar(&o.rounds, "rounds", 1, "run each scenario this many times per server, alternating which server goes first; figures are medians, ratios the median of each round's ratio")
 	if err := fs.Parse(args); err != nil {
 		return o, 2
@@ -345,6 +352,7 @@ type runner struct {
 	results    map[string]map[string]outcome
 	loadBefore string
 	profiles   []string // "system: top entries"
+	scaleSteps []int    // -scale-steps, nil for the mode's
 }
 
 // supportsRedis reports whether bin has a --redis flag, judged by its help

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -59,6 +60,9 @@ func (r *runner) runScale(sys system) outcome {
 	if r.m.name == "quick" {
 		sm = scaleQuick
 	}
+	if r.scaleSteps != nil {
+		sm.steps = r.scaleSteps
+	}
 	res := &loadgen.Result{Scenario: "scale", Params: fmt.Sprintf(
 		"broadcast: %d hubs on one Redis, streams from generators of at most %d, steps %v; ingress: 4 hubs, %d channels split between them, %d events of %d B",
 		sm.hubs, sm.perGen, sm.steps, sm.channels, sm.events, r.m.payload)}
@@ -82,8 +86,11 @@ func (r *runner) runScale(sys system) outcome {
 // scaleHubs starts n squall processes on Redis with one prefix.
 func (r *runner) scaleHubs(sys system, n int, interest string) ([]*child, []string, string, error) {
 	prefix := fmt.Sprintf("bench-scale-%d-%d", os.Getpid(), time.Now().UnixNano())
+	// A heartbeat far longer than the run keeps heartbeat bursts off the
+	// timed broadcasts, while the hub still sizes its TCP keepalive as it
+	// does with heartbeats on: healthy streams are never probed.
 	extra := []string{"--redis", r.redisURL, "--redis-prefix", prefix, "--redis-interest", interest,
-		"--max-streams", "19500", "--max-conns-per-ip", "0", "--read-header-timeout", "1m", "--heartbeat", "0", "--flush-gap", "0", "--demo=false"}
+		"--max-streams", "19500", "--max-conns-per-ip", "0", "--read-header-timeout", "1m", "--heartbeat", "30m", "--flush-gap", "0", "--demo=false"}
 	var cs []*child
 	var urls []string
 	for i := range n {
@@ -157,10 +164,11 @@ steps:
 				break steps
 			}
 		}
-		var p50s, p99s, lasts []float64
+		var p50s, p99s, lasts, hubCPU, genCPU []float64
 		for range sm.broadcasts {
 			seq++
 			hist := map[int]int{}
+			hub0, gen0 := cpuOf(hubs), cpuOf(genChildren(gens))
 			sent := time.Now()
 			body := fmt.Sprintf(`{"channel":%q,"data":"%d %d"}`, scaleChannel, seq, sent.UnixNano())
 			resp, err := http.Post(urls[seq%len(urls)]+"/publish", "application/json", strings.NewReader(body))
@@ -194,16 +202,16 @@ steps:
 				res.Errors = append(res.Errors, fmt.Sprintf("broadcast %d reached %d of %d streams", seq, n, open))
 			}
 			p50s, p99s, lasts = append(p50s, p50), append(p99s, p99), append(lasts, last)
+			hubCPU = append(hubCPU, float64((cpuOf(hubs)-hub0).Microseconds())/float64(open))
+			genCPU = append(genCPU, float64((cpuOf(genChildren(gens))-gen0).Microseconds())/float64(open))
 		}
-		slices.Sort(p50s)
-		slices.Sort(p99s)
-		slices.Sort(lasts)
-		m := len(p50s) / 2
 		name := fmt.Sprintf("broadcast to %d streams", target)
 		res.Metrics = append(res.Metrics,
-			loadgen.Metric{Name: name + ", p50", Unit: "ms", Value: p50s[m], Better: loadgen.Lower},
-			loadgen.Metric{Name: name + ", p99", Unit: "ms", Value: p99s[m], Better: loadgen.Lower},
-			loadgen.Metric{Name: name + ", last receipt", Unit: "ms", Value: lasts[m], Better: loadgen.Lower})
+			loadgen.Metric{Name: name + ", p50", Unit: "ms", Value: median(p50s), Better: loadgen.Lower},
+			loadgen.Metric{Name: name + ", p99", Unit: "ms", Value: median(p99s), Better: loadgen.Lower},
+			loadgen.Metric{Name: name + ", last receipt", Unit: "ms", Value: median(lasts), Better: loadgen.Lower},
+			loadgen.Metric{Name: name + ", hub CPU per delivery", Unit: "µs", Value: median(hubCPU), Better: loadgen.Lower},
+			loadgen.Metric{Name: name + ", generator CPU per delivery", Unit: "µs", Value: median(genCPU), Better: loadgen.Lower})
 	}
 	return nil
 }
@@ -364,6 +372,36 @@ func (r *runner) scaleIngress(sys system, sm scaleMode, interest string, res *lo
 }
 
 // readChars is what a process has read through system calls (rchar).
+func genChildren(gs []*scaleGen) []*child {
+	cs := make([]*child, len(gs))
+	for i, g := range gs {
+		cs[i] = g.c
+	}
+	return cs
+}
+
+// cpuOf is the CPU time (user and system) the processes have used so far,
+// from /proc/PID/stat in clock ticks (100 per second here): over a
+// broadcast to tens of thousands of streams, a few per cent coarse.
+func cpuOf(cs []*child) time.Duration {
+	var ticks int64
+	for _, c := range cs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.pid()))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name, which is in parentheses and may
+		// hold spaces: utime and stime are the 12th and 13th.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 12 {
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			s, _ := strconv.ParseInt(f[12], 10, 64)
+			ticks += u + s
+		}
+	}
+	return time.Duration(ticks) * time.Second / 100
+}
+
 func readChars(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
 	if err != nil {
@@ -383,4 +421,17 @@ func prefixedChannels(prefix string, n int) []string {
 		out[i] = fmt.Sprintf("%s:in-%d", prefix, i)
 	}
 	return out
+}
+
+// parseSteps reads -scale-steps: ascending positive stream counts.
+func parseSteps(v string) ([]int, error) {
+	var steps []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 || (len(steps) > 0 && n <= steps[len(steps)-1]) {
+			return nil, fmt.Errorf("want ascending positive counts, got %q", v)
+		}
+		steps = append(steps, n)
+	}
+	return steps, nil
 }

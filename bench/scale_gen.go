@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,8 +22,10 @@ import (
 // its streams, says "ready" once every one has its response head, then for
 // each broadcast (data "SEQ UNIXNANOS") prints one JSON line, once every
 // stream got it, with the histogram of receipt latencies in ms. Streams
-// speak HTTP/1.0, so the body comes without chunking: one 2 KiB buffer
-// and one goroutine per stream.
+// speak HTTP/1.1, as browsers do, so the hub serves them as it serves
+// theirs; each flush is one chunk of whole events, so the chunk framing
+// lines are skipped like any other line: one 2 KiB buffer and one
+// goroutine per stream.
 func scaleGenMain(args []string) int {
 	fs := flag.NewFlagSet("scale-gen", flag.ContinueOnError)
 	servers := fs.String("servers", "", "comma-separated base URLs")
@@ -46,11 +48,7 @@ func scaleGenMain(args []string) int {
 		}
 		hosts = append(hosts, u.Host)
 	}
-	type receipt struct {
-		seq int
-		ms  int
-	}
-	got := make(chan receipt, 4096)
+	t := newTally(*conns)
 	var resets atomic.Int64
 	var ready sync.WaitGroup
 	ready.Add(*conns)
@@ -62,7 +60,7 @@ func scaleGenMain(args []string) int {
 	for i := range *conns {
 		host := hosts[(*offset+i)%len(hosts)]
 		go func() {
-			err := scaleStream(host, *channel, opening, &ready, &resets, func(seq, ms int) { got <- receipt{seq, ms} })
+			err := scaleStream(host, *channel, opening, &ready, &resets, t.add)
 			select {
 			case fail <- fmt.Errorf("stream %d: %w", i, err):
 			default:
@@ -78,31 +76,65 @@ func scaleGenMain(args []string) int {
 		return 1
 	}
 	fmt.Println("ready")
-	hists := map[int]map[int]int{}
-	counts := map[int]int{}
 	for {
 		select {
-		case r := <-got:
-			h := hists[r.seq]
-			if h == nil {
-				h = map[int]int{}
-				hists[r.seq] = h
-			}
-			h[r.ms]++
-			counts[r.seq]++
-			if counts[r.seq] == *conns {
-				b, _ := json.Marshal(struct {
-					Hist   map[int]int
-					Resets int64
-				}{h, resets.Load()})
-				fmt.Println(string(b))
-				delete(hists, r.seq)
-			}
+		case seq := <-t.done:
+			b, _ := json.Marshal(struct {
+				Hist   map[int]int
+				Resets int64
+			}{t.take(seq), resets.Load()})
+			fmt.Println(string(b))
 		case err := <-fail:
 			fmt.Fprintln(os.Stderr, "scale-gen:", err)
 			return 1
 		}
 	}
+}
+
+// tallyMaxMs is the largest latency told apart: the orchestrator gives up
+// on a broadcast after 2 minutes.
+const tallyMaxMs = 120_000
+
+// tally counts receipts where they happen, with atomic adds, so that a
+// receipt costs its stream's goroutine no hand-off to another goroutine.
+// Broadcasts are sequential (the next is published once every stream of
+// every generator got the last), and a stream resumed after a cut gets
+// only what it missed, so a few slots indexed by seq cover every
+// broadcast in flight.
+type tally struct {
+	conns int64
+	done  chan int // seq whose last receipt arrived
+	slots [4]struct {
+		n  atomic.Int64
+		ms [tallyMaxMs + 1]atomic.Int32
+	}
+}
+
+func newTally(conns int) *tally {
+	t := &tally{conns: int64(conns)}
+	t.done = make(chan int, len(t.slots))
+	return t
+}
+
+func (t *tally) add(seq, ms int) {
+	s := &t.slots[seq%len(t.slots)]
+	s.ms[min(max(ms, 0), tallyMaxMs)].Add(1)
+	if s.n.Add(1) == t.conns {
+		t.done <- seq
+	}
+}
+
+// take returns the histogram of seq and empties its slot for seq+4.
+func (t *tally) take(seq int) map[int]int {
+	s := &t.slots[seq%len(t.slots)]
+	h := map[int]int{}
+	for ms := range s.ms {
+		if n := s.ms[ms].Swap(0); n > 0 {
+			h[ms] = int(n)
+		}
+	}
+	s.n.Store(0)
+	return h
 }
 
 // scaleStream reads one stream until it fails. Opening it is tried a few
@@ -149,13 +181,15 @@ func scaleStream(host, channel string, opening chan struct{}, ready *sync.WaitGr
 		if !ok {
 			continue
 		}
-		f := strings.Fields(string(rest))
-		if len(f) != 2 {
+		seqB, nsB, ok := bytes.Cut(bytes.TrimSpace(rest), []byte(" "))
+		if !ok {
 			continue
 		}
-		seq, _ := strconv.Atoi(f[0])
-		ns, _ := strconv.ParseInt(f[1], 10, 64)
-		report(seq, int(time.Since(time.Unix(0, ns)).Milliseconds()))
+		seq, ns := atoiBytes(seqB), atoiBytes(nsB)
+		if seq < 0 || ns < 0 {
+			continue
+		}
+		report(int(seq), int(time.Since(time.Unix(0, ns)).Milliseconds()))
 	}
 }
 
@@ -169,7 +203,7 @@ func openScaleStream(host, channel, lastID string) (net.Conn, *bufio.Reader, err
 	if lastID != "" {
 		resume = "Last-Event-ID: " + lastID + "\r\n"
 	}
-	if _, err := fmt.Fprintf(c, "GET /events?channel=%s HTTP/1.0\r\nHost: %s\r\n%s\r\n", channel, host, resume); err != nil {
+	if _, err := fmt.Fprintf(c, "GET /events?channel=%s HTTP/1.1\r\nHost: %s\r\n%s\r\n", channel, host, resume); err != nil {
 		c.Close()
 		return nil, nil, err
 	}
@@ -189,4 +223,23 @@ func openScaleStream(host, channel, lastID string) (net.Conn, *bufio.Reader, err
 			return c, rd, nil
 		}
 	}
+}
+
+// atoiBytes parses a non-negative decimal without allocating; -1 if b is
+// not one.
+func atoiBytes(b []byte) int64 {
+	if len(b) == 0 || len(b) > 19 {
+		return -1
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if n > math.MaxInt64 {
+		return -1
+	}
+	return int64(n)
 }

@@ -36,7 +36,7 @@ func TestHalfDeadPeerIsReaped(t *testing.T) {
 
 	const heartbeat, writeTimeout = 200 * time.Millisecond, time.Second
 	hub := actorstest.NewHub(t, actors.Config{Heartbeat: heartbeat, WriteTimeout: writeTimeout})
-	ln, err := listen(context.Background(), hostIP+":0", writeTimeout)
+	ln, err := listen(context.Background(), hostIP+":0", writeTimeout, 0)
 	require.NoError(t, err)
 	srv := &http.Server{Handler: httpedge.New(httpedge.Config{Hub: hub})}
 	served := make(chan struct{})

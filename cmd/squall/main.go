@@ -269,7 +269,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		mountDebug(edge)
 	}
 
-	ln, err := listen(ctx, o.addr, o.writeTO)
+	ln, err := listen(ctx, o.addr, o.writeTO, o.heartbeat)
 	if err != nil {
 		_ = hub.Shutdown(ctx)
 		return err
