@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,5 +112,116 @@ func BenchmarkPublish(b *testing.B) {
 			elapsed := time.Since(start)
 			b.ReportMetric(float64(publishes*n)/elapsed.Seconds(), "deliveries/s")
 		})
+	}
+}
+
+// syscallWriter is a client whose every write is one write(2) to
+// /dev/null: the kernel call a socket write costs, without a client.
+type syscallWriter struct {
+	header http.Header
+	f      *os.File
+}
+
+func (w *syscallWriter) Header() http.Header              { return w.header }
+func (w *syscallWriter) Write(b []byte) (int, error)      { return w.f.Write(b) }
+func (w *syscallWriter) WriteHeader(int)                  {}
+func (w *syscallWriter) Flush()                           {}
+func (w *syscallWriter) SetWriteDeadline(time.Time) error { return nil }
+
+// writeLog counts the writes that carried events and the events, and
+// keeps the age of each write's oldest event.
+type writeLog struct {
+	actors.Observer
+	mu     sync.Mutex
+	writes int64
+	events int64
+	ages   []time.Duration
+}
+
+func (l *writeLog) Flushed(events int, oldest time.Duration) {
+	if events == 0 {
+		return
+	}
+	l.mu.Lock()
+	l.writes++
+	l.events += int64(events)
+	l.ages = append(l.ages, oldest)
+	l.mu.Unlock()
+}
+
+// BenchmarkPacedFanout publishes at a fixed rate for a second to 1,000
+// streams whose writes are real system calls, with the flush gap fixed,
+// adaptive (the default) and off, and reports the writes per event
+// delivered, the age of a write's oldest event (p50, p99) and the rate the
+// one publisher reached. Run it with -benchtime=1x; figures are counters
+// of the mechanism, not of a network.
+func BenchmarkPacedFanout(b *testing.B) {
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	require.NoError(b, err)
+	b.Cleanup(func() { null.Close() })
+	modes := []struct {
+		name  string
+		gap   time.Duration
+		fixed bool
+	}{{"gap=fixed", 20 * time.Millisecond, true}, {"gap=adaptive", 20 * time.Millisecond, false}, {"gap=none", -1, false}}
+	for _, rate := range []int{100, 1000} {
+		for _, m := range modes {
+			b.Run(fmt.Sprintf("rate=%d/%s", rate, m.name), func(b *testing.B) {
+				const subs = 1000
+				l := &writeLog{Observer: actorstest.NopObserver{}}
+				h := actorstest.NewHub(b, actors.Config{Observer: l, History: -1, Heartbeat: -1, MaxQueueFrames: -1, MaxQueueBytes: -1, FlushGap: m.gap, FixedFlushGap: m.fixed})
+				var streams []*actors.Stream
+				for range subs {
+					s, err := h.Open(&syscallWriter{header: http.Header{}, f: null}, actors.StreamOptions{Channels: []string{"c"}})
+					require.NoError(b, err)
+					streams = append(streams, s)
+				}
+				b.Cleanup(func() {
+					ctx, cancel := context.WithCancel(context.Background())
+					cancel()
+					for _, s := range streams {
+						s.Wait(ctx)
+					}
+				})
+				ev := sse.Event{Data: make([]byte, 100)}
+				for b.Loop() {
+					l.mu.Lock()
+					l.writes, l.events, l.ages = 0, 0, l.ages[:0]
+					l.mu.Unlock()
+					start := time.Now()
+					sent := 0
+					for time.Since(start) < time.Second {
+						if due := start.Add(time.Duration(sent) * time.Second / time.Duration(rate)); time.Until(due) > 0 {
+							time.Sleep(time.Until(due))
+						}
+						if _, err := h.Publish(context.Background(), "c", ev); err != nil {
+							b.Fatal(err)
+						}
+						sent++
+					}
+					reached := float64(sent) / time.Since(start).Seconds()
+					deadline := time.Now().Add(30 * time.Second)
+					for {
+						l.mu.Lock()
+						n := l.events
+						l.mu.Unlock()
+						if n >= int64(sent*subs) {
+							break
+						}
+						if time.Now().After(deadline) {
+							b.Fatalf("delivered %d of %d", n, sent*subs)
+						}
+						time.Sleep(time.Millisecond)
+					}
+					l.mu.Lock()
+					slices.Sort(l.ages)
+					b.ReportMetric(float64(l.writes)/float64(l.events), "writes/event")
+					b.ReportMetric(float64(l.ages[len(l.ages)/2])/1e6, "p50-ms")
+					b.ReportMetric(float64(l.ages[len(l.ages)*99/100])/1e6, "p99-ms")
+					b.ReportMetric(reached, "ev/s")
+					l.mu.Unlock()
+				}
+			})
+		}
 	}
 }

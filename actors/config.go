@@ -65,12 +65,21 @@ type Config struct {
 	// WriteTimeout bounds every flush to a client. Zero means 10s.
 	WriteTimeout time.Duration
 
-	// FlushGap is the shortest time between two flushes of one stream:
-	// frames that arrive sooner wait out the rest of the gap and go out in
-	// one write. A stream that was quiet for a gap flushes at once, so the
-	// gap adds latency only under load, where it saves a write per event.
-	// Zero means 20ms; negative flushes every wake-up at once.
+	// FlushGap bounds how long a stream holds events back to write them
+	// together. By default only a stream that falls behind does: when its
+	// connection actor, woken for one event, finds more already queued
+	// (the process did not get to it before the next came), it writes at
+	// most once per gap for the next coalesceHold, and then tries writing
+	// each event at once again. A stream that keeps up writes every event
+	// as soon as it is woken, so moderate rates pay no gap. Zero means
+	// 20ms; negative flushes every wake-up at once.
 	FlushGap time.Duration
+
+	// FixedFlushGap makes every stream write events at most once per
+	// FlushGap, whether or not it falls behind: a stream quiet for a gap
+	// writes at once, one that had an event written less than a gap ago
+	// waits for the rest of it.
+	FixedFlushGap bool
 
 	// MaxQueueFrames is how many frames may wait for one stream before its
 	// Overflow policy applies. Zero means 1000; negative means no frame bound.

@@ -1,8 +1,10 @@
 // Package actors is Squall's channel broker, built on protoactor-go: one
 // actor per channel and one per open stream.
 //
-// A [Hub] routes every channel message through a router actor that owns the
-// map from channel name to channel actor, spawning channels on first use.
+// A [Hub] has a router actor that owns the map from channel name to
+// channel actor, spawning channels on first use. In memory mode a publish
+// and a join go straight to a channel actor the router has published, and
+// through the router only when there is none yet (see "Concurrency").
 // A channel actor owns its subscriber set, its heartbeat timer and, in memory
 // mode, its history ring. It encodes each event once; the same immutable
 // bytes go to every subscriber. Each stream has an outbox (the frames
@@ -10,10 +12,14 @@
 // writer of its http.ResponseWriter: a channel pushes a frame into the
 // outbox and wakes the connection actor only if no wake-up is already on its
 // way, so a burst costs one mailbox message, one write and one flush per
-// stream, whatever its size. A connection actor that wrote events less than
-// Config.FlushGap ago waits for the rest of the gap (a time.AfterFunc sends
-// it the wake-up), which keeps its outbox marked as woken meanwhile: a stream
-// under a high event rate writes once per gap instead of once per event.
+// stream, whatever its size. A connection actor that falls behind (woken
+// for one frame, it finds more queued when it runs) writes events at most
+// once per Config.FlushGap for a while: one that wrote events less than a
+// gap ago waits for the rest of it (a time.AfterFunc sends it the
+// wake-up), which keeps its outbox marked as woken meanwhile, so a stream
+// under a rate the process cannot serve with a write per event writes once
+// per gap instead. A stream that keeps up writes each event at once
+// (Config.FixedFlushGap makes every stream wait out the gap).
 //
 // A channel actor is the same in every mode; what differs is its log,
 // which decides where ids and history come from and how a resuming stream
@@ -153,6 +159,17 @@
 //     close) and [Stream.Dropped]. A stalled client cannot hold it: the
 //     connection actor takes its frames under the lock and writes them
 //     after releasing it.
+//   - Hub.chansMu, one per hub: the router's published map from channel
+//     name to channel actor, written only by the router (a channel is
+//     added after the message that spawned it was sent, and removed when
+//     it ends) and read by Hub.routeTo for one lookup, so that a publish
+//     or a join skips the router's hop. What keeps an idle channel's stop
+//     safe is an atomic count per channel (routed.sent) of what was sent
+//     to it, by the router or straight: the router stops a channel only if
+//     it has handled that many, closing it to direct senders in the same
+//     compare-and-swap; a sender that finds it closed goes through the
+//     router. A join goes the same way as a publish, so a publish made
+//     once the client sees the headers queues behind it.
 //   - Stream.cutMu, one per stream: taken by kill's cut (a channel actor
 //     interrupting a slow consumer's write by moving its deadline) and by
 //     end (the connection actor, once stopped), so that a cut never
@@ -163,8 +180,8 @@
 // SetWriteDeadline under cutMu, which takes only net/http's and the
 // socket's own locks.) Everything else shared is atomic: a stream's abort
 // flag and its close reason (the first recorded wins), the hub's closed
-// flag, a mailbox's counters. Package-level sync.Pools hold reply
-// channels and flush buffers, never state.
+// flag, a mailbox's counters, a channel's sent count. Package-level
+// sync.Pools hold reply channels and flush buffers, never state.
 //
 // # Shutdown
 //

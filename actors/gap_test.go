@@ -22,6 +22,7 @@ type timedWriter struct {
 	header http.Header
 	mu     sync.Mutex
 	writes []timedWrite
+	gate   chan struct{} // when set, the next write of data waits for it to close
 }
 
 type timedWrite struct {
@@ -36,7 +37,12 @@ func (w *timedWriter) Write(b []byte) (int, error) {
 	if len(b) > 0 {
 		w.mu.Lock()
 		w.writes = append(w.writes, timedWrite{time.Now(), string(b)})
+		gate := w.gate
+		w.gate = nil
 		w.mu.Unlock()
+		if gate != nil {
+			<-gate
+		}
 	}
 	return len(b), nil
 }
@@ -80,7 +86,7 @@ func (w *timedWriter) snapshot() []timedWrite {
 
 func TestFlushGapWritesABurstOnce(t *testing.T) {
 	const gap = 300 * time.Millisecond
-	h := actorstest.NewHub(t, actors.Config{FlushGap: gap, History: -1, Heartbeat: -1})
+	h := actorstest.NewHub(t, actors.Config{FlushGap: gap, FixedFlushGap: true, History: -1, Heartbeat: -1})
 	w := openTimed(t, h, actors.StreamOptions{Channels: []string{"c"}})
 
 	publish := func(data string) {
@@ -119,7 +125,7 @@ func TestNoFlushGapWritesEachWakeUp(t *testing.T) {
 }
 
 func TestFlushGapHoldsNothingBackAtStartOrClose(t *testing.T) {
-	h := actorstest.NewHub(t, actors.Config{FlushGap: time.Hour, History: -1, Heartbeat: -1})
+	h := actorstest.NewHub(t, actors.Config{FlushGap: time.Hour, FixedFlushGap: true, History: -1, Heartbeat: -1})
 	w := &timedWriter{header: http.Header{}}
 	s, err := h.Open(w, actors.StreamOptions{Channels: []string{"c"}})
 	require.NoError(t, err)
@@ -137,4 +143,59 @@ func TestFlushGapHoldsNothingBackAtStartOrClose(t *testing.T) {
 	require.Len(t, writes, 2)
 	assert.Equal(t, []string{"b"}, writes[1].datas(), "closing writes what the gap held, with the retry hint")
 	assert.Contains(t, writes[1].data, "retry: 1000\n")
+}
+
+// With the default (adaptive) gap, a stream whose connection actor gets to
+// each event before the next comes writes each at once, however soon the
+// next follows: the gap, an hour here, is never waited.
+func TestAdaptiveGapWritesEachEventOfAStreamThatKeepsUp(t *testing.T) {
+	h := actorstest.NewHub(t, actors.Config{FlushGap: time.Hour, History: -1, Heartbeat: -1})
+	w := openTimed(t, h, actors.StreamOptions{Channels: []string{"c"}})
+	for i, data := range []string{"a", "b", "c"} {
+		_, err := h.Publish(context.Background(), "c", sse.Event{Data: []byte(data)})
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return len(w.snapshot()) == i+1 }, 5*time.Second, time.Millisecond, "%s written at once", data)
+	}
+	var got [][]string
+	for _, wr := range w.snapshot() {
+		got = append(got, wr.datas())
+	}
+	assert.Equal(t, [][]string{{"a"}, {"b"}, {"c"}}, got)
+}
+
+// A stream that falls behind (its wake-up finds more than the one frame
+// that sent it) writes at most once per gap from then on: what queued
+// goes out together after the gap, and so does an event that comes just
+// after that write.
+func TestAdaptiveGapCoalescesAStreamThatFellBehind(t *testing.T) {
+	const gap = 300 * time.Millisecond
+	h := actorstest.NewHub(t, actors.Config{FlushGap: gap, History: -1, Heartbeat: -1})
+	release := make(chan struct{})
+	w := &timedWriter{header: http.Header{}, gate: release}
+	s, err := h.Open(w, actors.StreamOptions{Channels: []string{"c"}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		s.Wait(ctx)
+	})
+	publish := func(data string) {
+		_, err := h.Publish(context.Background(), "c", sse.Event{Data: []byte(data)})
+		require.NoError(t, err)
+	}
+	publish("a")
+	require.Eventually(t, func() bool { return len(w.snapshot()) == 1 }, 5*time.Second, time.Millisecond, "a being written")
+	// The write of a is stuck: b wakes the actor, c queues behind it.
+	publish("b")
+	publish("c")
+	close(release)
+	require.Eventually(t, func() bool { return len(w.snapshot()) == 2 }, 5*time.Second, time.Millisecond, "b and c written")
+	publish("d")
+	require.Eventually(t, func() bool { return len(w.snapshot()) == 3 }, 5*time.Second, time.Millisecond, "d written")
+
+	writes := w.snapshot()
+	assert.Equal(t, []string{"b", "c"}, writes[1].datas(), "the backlog in one write")
+	assert.GreaterOrEqual(t, writes[1].at.Sub(writes[0].at), gap, "the backlog waited for the gap")
+	assert.Equal(t, []string{"d"}, writes[2].datas())
+	assert.GreaterOrEqual(t, writes[2].at.Sub(writes[1].at), gap, "behind, the stream writes at most once per gap")
 }

@@ -28,6 +28,13 @@ type Hub struct {
 	beat    *frame       // the heartbeat every channel sends, shared
 	hobs    HistoryObserver
 
+	// chans is the router's map from channel name to channel actor,
+	// published so that a publish or a join can go straight to the
+	// channel actor instead of through the router's mailbox (memory mode;
+	// see "Concurrency" in the package doc). Only the router writes it.
+	chansMu sync.RWMutex
+	chans   map[string]*routed
+
 	closed   atomic.Bool
 	shutOnce sync.Once
 	shutDone chan struct{}
@@ -40,7 +47,7 @@ type Hub struct {
 // New starts a hub.
 func New(cfg Config) *Hub {
 	cfg = cfg.withDefaults()
-	h := &Hub{cfg: cfg, sys: cfg.System, shutDone: make(chan struct{})}
+	h := &Hub{cfg: cfg, sys: cfg.System, shutDone: make(chan struct{}), chans: map[string]*routed{}}
 	if h.sys == nil {
 		logger := cfg.Logger
 		h.sys = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
@@ -112,7 +119,23 @@ func (h *Hub) PublishChecked(ctx context.Context, c Checked, key string) (Publis
 		}
 		return h.cfg.Cluster.PublishChecked(ctx, c, key)
 	}
-	return h.request(ctx, h.router, &publishMsg{channel: c.channel, ev: c.ev, key: key, trace: c.trace})
+	return h.request(ctx, h.routeTo(c.channel), &publishMsg{channel: c.channel, ev: c.ev, key: key, trace: c.trace})
+}
+
+// routeTo is where a publish or a join for channel goes: straight to its
+// channel actor when the router has published one that has not ended,
+// counted as the router counts what it forwards; otherwise to the router,
+// which spawns the channel or finds the new one. Skipping the router's
+// hop saves a goroutine wake-up per publish and the router's queue, which
+// under a fan-out waits behind every woken connection actor.
+func (h *Hub) routeTo(channel string) *actor.PID {
+	h.chansMu.RLock()
+	c := h.chans[channel]
+	h.chansMu.RUnlock()
+	if c != nil && c.enter() {
+		return c.pid
+	}
+	return h.router
 }
 
 var replies = sync.Pool{New: func() any { return make(chan publishReply, 1) }}
@@ -152,7 +175,13 @@ func (h *Hub) Open(w http.ResponseWriter, opts StreamOptions) (*Stream, error) {
 	points := resumePoints(opts.LastEventID, opts.Channels)
 	for _, ch := range opts.Channels {
 		id, ok := points[ch]
-		h.sys.Root.Send(h.router, &joinMsg{channel: ch, s: s, lastID: id, hasLastID: ok})
+		// A join goes the way a publish would (routeTo): a publish the
+		// client makes once it sees the headers then queues behind it.
+		to := h.router
+		if h.cfg.Cluster == nil {
+			to = h.routeTo(ch)
+		}
+		h.sys.Root.Send(to, &joinMsg{channel: ch, s: s, lastID: id, hasLastID: ok})
 	}
 	// The joins are queued at the router ahead of any publish the client
 	// can make once it sees the headers, which this first flush sends.
@@ -286,9 +315,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 }
 
 // router owns the map from channel name to channel actor. Every message for
-// a channel goes through it, which is what makes stopping an idle channel
-// safe: the router counts what it forwarded and stops a channel only when the
-// channel has handled all of it.
+// a channel goes through it or is counted as if it did (Hub.routeTo), which
+// is what makes stopping an idle channel safe: the router stops a channel
+// only when the channel has handled all that was sent to it.
 type router struct {
 	hub      *Hub
 	channels map[string]*routed
@@ -300,7 +329,28 @@ type router struct {
 
 type routed struct {
 	pid *actor.PID
-	fwd uint64
+	// sent counts the routed messages sent to the channel actor, by the
+	// router and by those that go straight to it (Hub.routeTo); the
+	// channel counts them as seen. routedEnded is set, by the router
+	// alone, when the channel ends: from then on nobody sends it anything
+	// counted, so a stop decided on a count cannot lose a message.
+	sent atomic.Uint64
+}
+
+const routedEnded = 1 << 63
+
+// enter counts one message about to be sent straight to the channel
+// actor, unless the router has ended it.
+func (c *routed) enter() bool {
+	for {
+		v := c.sent.Load()
+		if v&routedEnded != 0 {
+			return false
+		}
+		if c.sent.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
 }
 
 func (r *router) Receive(ctx actor.Context) {
@@ -315,7 +365,9 @@ func (r *router) Receive(ctx actor.Context) {
 	case *leaveMsg:
 		r.forward(ctx, m.channel, m, false)
 	case *idleMsg:
-		if c, ok := r.channels[m.channel]; ok && c.fwd == m.seen {
+		// Stopped only if the channel has handled all that was sent to it,
+		// and in the same step closed to direct senders.
+		if c, ok := r.channels[m.channel]; ok && c.sent.CompareAndSwap(m.seen, m.seen|routedEnded) {
 			r.channelEnded(m.channel)
 			stopChild(ctx.ActorSystem(), c.pid)
 		}
@@ -361,8 +413,16 @@ func (r *router) forward(ctx actor.Context, name string, msg any, create bool) {
 		}
 		c = r.spawnChannel(ctx, name)
 	}
-	c.fwd++
+	c.sent.Add(1)
 	ctx.Send(c.pid, msg)
+	if !ok {
+		// Published only now, after the message that spawned it: a
+		// publish that finds it goes straight to the channel, and must
+		// queue behind the join that made the channel.
+		r.hub.chansMu.Lock()
+		r.hub.chans[name] = c
+		r.hub.chansMu.Unlock()
+	}
 }
 
 // spawnChannel starts the channel actor of name, the router's one place
@@ -387,6 +447,12 @@ func (r *router) spawnChannel(ctx actor.Context, name string) *routed {
 // the router's one place where a channel ends. Messages for name that
 // follow spawn a fresh actor.
 func (r *router) channelEnded(name string) {
+	if c, ok := r.channels[name]; ok {
+		c.sent.Or(routedEnded)
+		r.hub.chansMu.Lock()
+		delete(r.hub.chans, name)
+		r.hub.chansMu.Unlock()
+	}
 	delete(r.channels, name)
 	r.left(name)
 	r.hub.cfg.Observer.ChannelsChanged(len(r.channels))

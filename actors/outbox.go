@@ -203,6 +203,14 @@ func (o *outbox) take(spare []*frame, maxBytes int) (out []*frame, more bool) {
 	return out, true
 }
 
+// backlog reports whether more than one frame waits: the connection
+// actor, woken with the first, did not run before another came.
+func (o *outbox) backlog() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.frames) > 1
+}
+
 // isCrowded reports whether a frame waiting here went to many streams.
 func (o *outbox) isCrowded() bool {
 	o.mu.Lock()

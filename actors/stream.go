@@ -251,6 +251,8 @@ type connActor struct {
 	started    bool // the response headers have been flushed
 
 	gap        time.Duration // Config.FlushGap; <= 0: none
+	fixedGap   bool          // Config.FixedFlushGap: every stream waits out the gap
+	behindTill time.Time     // adaptive gap: coalesce until then (see wait)
 	deferred   *time.Timer   // wakes the actor when a gap ends; nil until needed
 	lastEvents time.Time     // the last write that carried events
 
@@ -262,7 +264,7 @@ type connActor struct {
 
 func newConnActor(s *Stream, cfg *Config, direct bool, opened chan error) *connActor {
 	s.out.policy, s.out.maxFrame, s.out.maxBytes = cfg.Overflow, cfg.MaxQueueFrames, cfg.MaxQueueBytes
-	c := &connActor{s: s, direct: direct, opened: opened, heartbeat: cfg.Heartbeat, timeout: cfg.WriteTimeout, obs: cfg.Observer, gap: cfg.FlushGap}
+	c := &connActor{s: s, direct: direct, opened: opened, heartbeat: cfg.Heartbeat, timeout: cfg.WriteTimeout, obs: cfg.Observer, gap: cfg.FlushGap, fixedGap: cfg.FixedFlushGap}
 	if len(s.channels) > 1 {
 		c.escNames = make([]string, len(s.channels))
 		c.escIDs = make([]string, len(s.channels))
@@ -356,16 +358,53 @@ func (c *connActor) flushSome(ctx actor.Context) {
 	}
 }
 
+// coalesceHold is how long a stream that fell behind writes at most once
+// per gap before it tries writing each event at once again. Much longer
+// than a gap, so that a stream under a rate the process cannot serve with
+// a write per event spends little time finding that out again; short
+// enough that a burst's gap is gone soon after the burst.
+const coalesceHold = time.Second
+
+// coalesceKeep is how many events one write of a stream that fell behind
+// must carry for it to keep coalescing past coalesceHold: a stream fed
+// that many events a gap (200 a second at 20 ms) would, written event by
+// event again, cost what made it fall behind; one fed fewer tries writing
+// each at once again when the hold ends.
+const coalesceKeep = 4
+
 // wait reports whether the flush must wait for the end of the flush gap,
 // and arms the wake-up that ends it. The outbox stays marked as woken
 // meanwhile, so frames that arrive during the gap cost no mailbox message.
+//
+// Unless the gap is fixed, only a stream that fell behind waits: one whose
+// wake-up, sent with the first frame of an empty outbox, found more frames
+// queued by the time it ran. That is backpressure, not a timer every event
+// pays: the process takes longer to reach the stream than the stream's
+// events take to come, and writing each event as it comes would only
+// make that worse (a write per event and subscriber is what saturated
+// 1,000 streams at 1,000 events/s; see docs/proxies.md). Such a stream
+// then writes at most once per gap for coalesceHold, renewed by each write
+// that carries coalesceKeep events or more (the gap's own wake-ups, which
+// find the gap's frames queued, say nothing about the process).
 func (c *connActor) wait() bool {
 	if c.gap <= 0 {
 		return false
 	}
+	now := time.Now()
 	// Only writes of events open a gap: the headers and heartbeats must not
 	// hold back the first event or a replay.
-	left := c.gap - time.Since(c.lastEvents)
+	left := c.gap - now.Sub(c.lastEvents)
+	if !c.fixedGap {
+		if left <= 0 || now.Before(c.behindTill) {
+			// A wake-up after a quiet gap, or one inside the hold: it
+			// tells nothing new. (The gap's own wake-up comes at left <= 0.)
+		} else if c.s.out.backlog() {
+			c.behindTill = now.Add(coalesceHold)
+		}
+		if !now.Before(c.behindTill) {
+			return false
+		}
+	}
 	if left <= 0 {
 		return false
 	}
@@ -476,6 +515,9 @@ func (c *connActor) flush(final []byte) (more bool, err error) {
 	}
 	c.lastWrite = time.Now()
 	if events > 0 {
+		if events >= coalesceKeep && c.lastWrite.Before(c.behindTill) {
+			c.behindTill = c.lastWrite.Add(coalesceHold)
+		}
 		c.lastEvents = c.lastWrite
 		c.obs.Flushed(events, c.lastWrite.Sub(oldest))
 	}

@@ -74,6 +74,7 @@ type options struct {
 	beatEvent  string
 	writeTO    time.Duration
 	flushGap   time.Duration
+	fixedGap   bool
 	maxBody    int64
 	history    int
 	historyTTL time.Duration
@@ -101,7 +102,8 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.DurationVar(&o.heartbeat, "heartbeat", 15*time.Second, "idle time before a keepalive comment; 0 disables")
 	fs.StringVar(&o.beatEvent, "heartbeat-event", "", `send heartbeats as this named event (e.g. "ping") instead of a comment`)
 	fs.DurationVar(&o.writeTO, "write-timeout", 10*time.Second, "bound on every write to a client; also the TCP user timeout that reaps vanished peers")
-	fs.DurationVar(&o.flushGap, "flush-gap", 20*time.Millisecond, "shortest time between two writes to one client; events that come sooner go out together; 0 writes each at once")
+	fs.DurationVar(&o.flushGap, "flush-gap", 20*time.Millisecond, "longest a client that falls behind its events waits to get them in one write; 0 writes each wake-up at once")
+	fs.BoolVar(&o.fixedGap, "flush-gap-fixed", false, "every client waits out --flush-gap between two writes of events, not only one that falls behind")
 	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "largest publish body in bytes")
 	fs.IntVar(&o.history, "history", 1000, "events kept per channel for Last-Event-ID resume; 0 disables")
 	fs.DurationVar(&o.historyTTL, "history-ttl", 10*time.Minute, "how long an event stays replayable; 0 keeps by count only")
@@ -174,6 +176,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		HeartbeatEvent: o.beatEvent,
 		WriteTimeout:   o.writeTO,
 		FlushGap:       o.flushGap,
+		FixedFlushGap:  o.fixedGap,
 		Overflow:       overflow,
 		History:        o.history,
 		HistoryTTL:     o.historyTTL,

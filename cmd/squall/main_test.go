@@ -32,10 +32,14 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	assert.Equal(t, 5*time.Second, o.heartbeat, "the flag wins over the environment")
 	assert.Equal(t, int64(77), o.maxBody)
 	assert.Equal(t, 20*time.Millisecond, o.flushGap, "the default gap")
+	assert.False(t, o.fixedGap, "by default only a stream that falls behind waits out the gap")
 
-	o, err = parse(nil, func(k string) string { return map[string]string{"SQUALL_FLUSH_GAP": "40ms"}[k] })
+	o, err = parse(nil, func(k string) string {
+		return map[string]string{"SQUALL_FLUSH_GAP": "40ms", "SQUALL_FLUSH_GAP_FIXED": "true"}[k]
+	})
 	require.NoError(t, err)
 	assert.Equal(t, 40*time.Millisecond, o.flushGap)
+	assert.True(t, o.fixedGap)
 
 	_, err = parse(nil, func(k string) string { return map[string]string{"SQUALL_HEARTBEAT": "soon"}[k] })
 	assert.ErrorContains(t, err, "SQUALL_HEARTBEAT")
