@@ -221,6 +221,8 @@ type Relay struct {
 
 	replayObs replayObs       // set by Observe
 	tracer    *tracing.Tracer // nil: tracing off
+	// replays holds a token per replay reading Redis (see replayBound).
+	replays chan struct{}
 
 	mu      sync.Mutex // guards what Start and Shutdown change
 	started bool
@@ -274,6 +276,7 @@ func New(cfg Config) (*Relay, error) {
 		head:      cfg.Prefix + ":",
 		hist:      cfg.Prefix + ":history:",
 		tracer:    tracing.New(cfg.TracerProvider),
+		replays:   make(chan struct{}, replayBound(client)),
 	}
 	if _, ok := client.(*redis.ClusterClient); ok {
 		r.cluster = true
