@@ -143,7 +143,7 @@ func TestHeadersFlushedBeforeAnyEvent(t *testing.T) {
 	assert.Equal(t, "text/event-stream", h.Get("Content-Type"))
 	assert.Equal(t, "no-cache", h.Get("Cache-Control"))
 	assert.Equal(t, "no", h.Get("X-Accel-Buffering"))
-	assert.Equal(t, "keep-alive", h.Get("Connection"))
+	assert.True(t, c.Resp.Close, "Connection: close: an HTTP/1.1 stream is taken over and its connection ends with it")
 	assert.Empty(t, h.Get("Content-Encoding"))
 	assert.Empty(t, c.Events)
 }

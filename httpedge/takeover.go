@@ -109,6 +109,11 @@ func takeOver(w http.ResponseWriter, r *http.Request) *rawStream {
 	h := w.Header()
 	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
 	h.Set("Transfer-Encoding", "chunked")
+	// The connection ends with the stream, so say so: a client that read a
+	// stream to its clean end would otherwise put the connection back in
+	// its pool and send its next request into a closed socket (a reset
+	// POST, not retried: seen in TestAuthHook under load).
+	h.Set("Connection", "close")
 	if err := h.Write(&head); err != nil {
 		return nil
 	}
@@ -120,6 +125,7 @@ func takeOver(w http.ResponseWriter, r *http.Request) *rawStream {
 	if err != nil {
 		h.Del("Date")
 		h.Del("Transfer-Encoding")
+		setStreamHeaders(h, r)
 		return nil
 	}
 	return &rawStream{conn: conn, head: head.Bytes()}
