@@ -41,7 +41,18 @@ func (r *Relay) Observe(reg prometheus.Registerer) {
 		Help:    "Events in one page of a resume read from Redis's history.",
 		Buckets: []float64{0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},
 	})
-	reg.MustRegister(cmd, page, size)
+	// What a node reads from Redis is what per-channel interest saves
+	// (docs/scaling.md): with it, only events of channels this node has a
+	// stream on.
+	messages := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "squall_relay_received_messages_total",
+		Help: "Messages read from the Redis subscriptions (with per-channel interest, only those of channels with a stream on this node).",
+	}, func() float64 { m, _ := r.Ingress(); return float64(m) })
+	bytes := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "squall_relay_received_bytes_total",
+		Help: "Payload bytes of the messages read from the Redis subscriptions.",
+	}, func() float64 { _, b := r.Ingress(); return float64(b) })
+	reg.MustRegister(cmd, page, size, messages, bytes)
 	r.client.AddHook(commandTimer{cmd})
 	r.replayObs.Store(&replayObserver{page, size})
 }

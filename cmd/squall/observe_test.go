@@ -71,6 +71,9 @@ func TestObservabilitySeriesAfterProvoking(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return sample(h.metrics(t), `squall_relay_dropped_total\{reason="malformed"\}`) == 1
 	}, 10*time.Second, 20*time.Millisecond)
+	m = h.metrics(t)
+	assert.Positive(t, sample(m, `squall_relay_received_messages_total`), "what the subscription read, the malformed message included")
+	assert.GreaterOrEqual(t, sample(m, `squall_relay_received_bytes_total`), float64(len("not an envelope")))
 	resumed.Close()
 
 	require.NoError(t, proc.Process.Kill())
