@@ -395,10 +395,10 @@ func (c *connActor) wait() bool {
 	// hold back the first event or a replay.
 	left := c.gap - now.Sub(c.lastEvents)
 	if !c.fixedGap {
-		if left <= 0 || now.Before(c.behindTill) {
-			// A wake-up after a quiet gap, or one inside the hold: it
-			// tells nothing new. (The gap's own wake-up comes at left <= 0.)
-		} else if c.s.out.backlog() {
+		// Only a wake-up within a gap of the last write and outside the
+		// hold says something new: one after a quiet gap does not, nor
+		// does the gap's own wake-up, which comes at left <= 0.
+		if left > 0 && !now.Before(c.behindTill) && c.s.out.backlog() {
 			c.behindTill = now.Add(coalesceHold)
 		}
 		if !now.Before(c.behindTill) {
