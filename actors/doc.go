@@ -168,8 +168,11 @@
 //     to it, by the router or straight: the router stops a channel only if
 //     it has handled that many, closing it to direct senders in the same
 //     compare-and-swap; a sender that finds it closed goes through the
-//     router. A join goes the same way as a publish, so a publish made
-//     once the client sees the headers queues behind it.
+//     router. A join goes the same way as a publish, and Hub.Open returns
+//     only once a join sent to the router has been passed on, so a
+//     publish made after Open (or once the client sees the headers)
+//     queues behind it even if the router publishes the channel
+//     meanwhile.
 //   - Stream.cutMu, one per stream: taken by kill's cut (a channel actor
 //     interrupting a slow consumer's write by moving its deadline) and by
 //     end (the connection actor, once stopped), so that a cut never

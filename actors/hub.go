@@ -173,18 +173,37 @@ func (h *Hub) Open(w http.ResponseWriter, opts StreamOptions) (*Stream, error) {
 		return nil, err
 	}
 	points := resumePoints(opts.LastEventID, opts.Channels)
+	var forwarded chan struct{}
+	routed := 0
 	for _, ch := range opts.Channels {
 		id, ok := points[ch]
-		// A join goes the way a publish would (routeTo): a publish the
-		// client makes once it sees the headers then queues behind it.
+		m := &joinMsg{channel: ch, s: s, lastID: id, hasLastID: ok}
 		to := h.router
 		if h.cfg.Cluster == nil {
 			to = h.routeTo(ch)
 		}
-		h.sys.Root.Send(to, &joinMsg{channel: ch, s: s, lastID: id, hasLastID: ok})
+		if to == h.router {
+			if forwarded == nil {
+				forwarded = make(chan struct{}, len(opts.Channels))
+			}
+			m.forwarded = forwarded
+			routed++
+		}
+		h.sys.Root.Send(to, m)
 	}
-	// The joins are queued at the router ahead of any publish the client
-	// can make once it sees the headers, which this first flush sends.
+	// Every join must be in its channel actor's mailbox before Open
+	// returns, ahead of any publish made after it (or once the client sees
+	// the headers, which the first flush sends). A join sent straight to a
+	// channel actor is. One sent to the router is only once the router
+	// has passed it on: meanwhile the router may publish the channel
+	// (spawned for another message), and a later publish would go
+	// straight to it, overtaking the join.
+	for range routed {
+		select {
+		case <-forwarded:
+		case <-h.shutDone:
+		}
+	}
 	s.wake(h.sys.Root)
 	return s, nil
 }
@@ -362,6 +381,9 @@ func (r *router) Receive(ctx actor.Context) {
 		r.forward(ctx, m.channel, m, false)
 	case *joinMsg:
 		r.forward(ctx, m.channel, m, true)
+		if m.forwarded != nil {
+			m.forwarded <- struct{}{}
+		}
 	case *leaveMsg:
 		r.forward(ctx, m.channel, m, false)
 	case *idleMsg:

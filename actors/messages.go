@@ -64,6 +64,9 @@ type joinMsg struct {
 	s         *Stream
 	lastID    string
 	hasLastID bool
+	// forwarded, when set, is sent to once the router has passed the join
+	// on (see Hub.Open).
+	forwarded chan<- struct{}
 }
 
 func (*joinMsg) IgnoreDeadLetterLogging() {}
