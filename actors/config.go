@@ -62,7 +62,9 @@ type Config struct {
 	// EventSource never sees. It must not contain CR, LF or NUL.
 	HeartbeatEvent string
 
-	// WriteTimeout bounds every flush to a client. Zero means 10s.
+	// WriteTimeout bounds every flush to a client: a write that has not
+	// completed after WriteTimeout (up to a quarter more) ends the stream.
+	// Zero means 10s.
 	WriteTimeout time.Duration
 
 	// FlushGap bounds how long a stream holds events back to write them

@@ -247,8 +247,9 @@ type connActor struct {
 	obs        Observer
 	spare      []*frame // the outbox's previous slice, reused
 	lastWrite  time.Time
-	noDeadline bool // the writer cannot take a write deadline
-	started    bool // the response headers have been flushed
+	noDeadline bool      // the writer cannot take a write deadline
+	deadline   time.Time // the write deadline set last
+	started    bool      // the response headers have been flushed
 
 	gap        time.Duration // Config.FlushGap; <= 0: none
 	fixedGap   bool          // Config.FixedFlushGap: every stream waits out the gap
@@ -496,8 +497,14 @@ func (c *connActor) flush(final []byte) (more bool, err error) {
 		buf = append(buf, final...)
 	}
 
-	if !c.noDeadline {
-		err = c.s.rc.SetWriteDeadline(time.Now().Add(c.timeout))
+	if now := time.Now(); !c.noDeadline && c.deadline.Sub(now) < c.timeout {
+		// The deadline is moved only once less than the timeout is left,
+		// to at most a quarter more: every write still gets the whole
+		// timeout, and a stream written often sets it once per quarter
+		// of it, not per write (a timer update that cost about a twentieth
+		// of a broadcast's CPU).
+		c.deadline = now.Add(c.timeout + c.timeout/4)
+		err = c.s.rc.SetWriteDeadline(c.deadline)
 		if errors.Is(err, http.ErrNotSupported) {
 			// Not a network connection (a recorder, an in-process writer):
 			// nothing can stall, and asking again would allocate an error.
