@@ -101,7 +101,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.addr, "addr", ":8080", "listen address")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 15*time.Second, "idle time before a keepalive comment; 0 disables")
 	fs.StringVar(&o.beatEvent, "heartbeat-event", "", `send heartbeats as this named event (e.g. "ping") instead of a comment`)
-	fs.DurationVar(&o.writeTO, "write-timeout", 10*time.Second, "bound on every write to a client; also the TCP user timeout that reaps vanished peers")
+	fs.DurationVar(&o.writeTO, "write-timeout", 10*time.Second, "bound on every write to a client (a write may get up to a quarter more); also the TCP user timeout that reaps vanished peers")
 	fs.DurationVar(&o.flushGap, "flush-gap", 20*time.Millisecond, "longest a client that falls behind its events waits to get them in one write; 0 writes each wake-up at once")
 	fs.BoolVar(&o.fixedGap, "flush-gap-fixed", false, "every client waits out --flush-gap between two writes of events, not only one that falls behind")
 	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "largest publish body in bytes")
