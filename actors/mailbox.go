@@ -72,6 +72,7 @@ func (m *mailbox) schedule() {
 }
 
 func (m *mailbox) processMessages() {
+	growStack(0)
 	for {
 		m.run()
 		m.running.Store(false)
@@ -83,6 +84,28 @@ func (m *mailbox) processMessages() {
 		}
 	}
 }
+
+// growStack grows the stack of the goroutine that has just started to run
+// a mailbox to what a connection actor's write needs, while the stack is
+// shallow.
+//
+// protoactor's dispatcher starts a goroutine of the smallest stack (2 KB)
+// for every wake-up of an idle actor, and a write needs about 3 KB: grown
+// midway through it, the runtime copies the stack and adjusts every frame
+// on it, protoactor's included. Grown here, the copy has two frames to
+// adjust. CPU profile of 20 broadcasts to 15,000 streams on one hub:
+// growing the stack went from 9.5 % of the hub's CPU to 5.8 %.
+//
+//go:noinline
+func growStack(i int) byte {
+	var pad [stackPad]byte
+	pad[i%stackPad] = 1
+	return pad[(i+1)%stackPad]
+}
+
+// stackPad makes growStack's frame large enough that a 2 KB stack must
+// double to 4 KB to hold it.
+const stackPad = 2048
 
 func (m *mailbox) pop(q *queue, n *atomic.Int32) (any, bool) {
 	if n.Load() == 0 {
