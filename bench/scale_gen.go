@@ -24,8 +24,8 @@ import (
 // stream got it, with the histogram of receipt latencies in ms. Streams
 // speak HTTP/1.1, as browsers do, so the hub serves them as it serves
 // theirs; each flush is one chunk of whole events, so the chunk framing
-// lines are skipped like any other line: one 2 KiB buffer and one
-// goroutine per stream.
+// lines are skipped like any other line. Streams are read by a poller of
+// epoll sets (scale_gen_poll.go), not a goroutine each.
 func scaleGenMain(args []string) int {
 	fs := flag.NewFlagSet("scale-gen", flag.ContinueOnError)
 	servers := fs.String("servers", "", "comma-separated base URLs")
@@ -49,29 +49,22 @@ func scaleGenMain(args []string) int {
 		hosts = append(hosts, u.Host)
 	}
 	t := newTally(*conns)
-	var resets atomic.Int64
+	p, err := newPoller(hosts, *offset, *conns, *channel, t.add)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scale-gen:", err)
+		return 1
+	}
+	defer p.close()
 	var ready sync.WaitGroup
 	ready.Add(*conns)
-	fail := make(chan error, 1)
-	// At most this many streams are being opened at once, so that a loaded
-	// hub is not handed more requests than it reads within its header
-	// timeout.
-	opening := make(chan struct{}, 200)
 	for i := range *conns {
-		host := hosts[(*offset+i)%len(hosts)]
-		go func() {
-			err := scaleStream(host, *channel, opening, &ready, &resets, t.add)
-			select {
-			case fail <- fmt.Errorf("stream %d: %w", i, err):
-			default:
-			}
-		}()
+		go p.start(i, &ready)
 	}
 	connected := make(chan struct{})
 	go func() { ready.Wait(); close(connected) }()
 	select {
 	case <-connected:
-	case err := <-fail:
+	case err := <-p.fail:
 		fmt.Fprintln(os.Stderr, "scale-gen:", err)
 		return 1
 	}
@@ -82,9 +75,9 @@ func scaleGenMain(args []string) int {
 			b, _ := json.Marshal(struct {
 				Hist   map[int]int
 				Resets int64
-			}{t.take(seq), resets.Load()})
+			}{t.take(seq), p.resets.Load()})
 			fmt.Println(string(b))
-		case err := <-fail:
+		case err := <-p.fail:
 			fmt.Fprintln(os.Stderr, "scale-gen:", err)
 			return 1
 		}
@@ -135,62 +128,6 @@ func (t *tally) take(seq int) map[int]int {
 	}
 	s.n.Store(0)
 	return h
-}
-
-// scaleStream reads one stream until it fails. Opening it is tried a few
-// times: a hub under a storm of connections may reset some. A stream cut
-// later resumes with Last-Event-ID, as a browser would; resets counts it.
-func scaleStream(host, channel string, opening chan struct{}, ready *sync.WaitGroup, resets *atomic.Int64, report func(seq, ms int)) error {
-	open := func(lastID string) (net.Conn, *bufio.Reader, error) {
-		var err error
-		for try := 0; try < 5; try++ {
-			if try > 0 {
-				time.Sleep(time.Duration(100<<try) * time.Millisecond) // backoff before retrying the open
-			}
-			opening <- struct{}{}
-			c, rd, e := openScaleStream(host, channel, lastID)
-			<-opening
-			if e == nil {
-				return c, rd, nil
-			}
-			err = e
-		}
-		return nil, nil, err
-	}
-	c, rd, err := open("")
-	ready.Done()
-	if err != nil {
-		return err
-	}
-	lastID := ""
-	for {
-		line, err := rd.ReadSlice('\n')
-		if err != nil {
-			c.Close()
-			resets.Add(1)
-			if c, rd, err = open(lastID); err != nil {
-				return err
-			}
-			continue
-		}
-		if id, ok := bytes.CutPrefix(line, []byte("id: ")); ok {
-			lastID = string(bytes.TrimSpace(id))
-			continue
-		}
-		rest, ok := bytes.CutPrefix(line, []byte("data: "))
-		if !ok {
-			continue
-		}
-		seqB, nsB, ok := bytes.Cut(bytes.TrimSpace(rest), []byte(" "))
-		if !ok {
-			continue
-		}
-		seq, ns := atoiBytes(seqB), atoiBytes(nsB)
-		if seq < 0 || ns < 0 {
-			continue
-		}
-		report(int(seq), int(time.Since(time.Unix(0, ns)).Milliseconds()))
-	}
 }
 
 // openScaleStream sends the request and reads the response head.
