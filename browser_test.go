@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/squall-sse/squall"
+	"github.com/squall-sse/squall/internal/browsertest"
 	"github.com/squall-sse/squall/sse"
 )
 
@@ -52,7 +51,7 @@ func TestBrowserSnippet(t *testing.T) {
 		assert.NoError(t, b.Shutdown(ctx))
 		srv.Close()
 	})
-	ctx := browser(t)
+	ctx := browsertest.Start(t, 60*time.Second)
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(srv.URL+"/app"),
@@ -68,39 +67,4 @@ func TestBrowserSnippet(t *testing.T) {
 	gotID := attrs["data-id"]
 	assert.JSONEq(t, `{"orderId":"abc","status":"paid"}`, text, "the JSON data, parsed")
 	assert.Equal(t, id, gotID, "e.lastEventId is the event's id")
-}
-
-// browser starts headless Chromium with a fresh profile; cleanup closes it
-// and waits for the process to exit. A missing browser fails the test
-// (scripts/deps.sh installs it) unless SQUALL_SKIP_BROWSER=1.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	if os.Getenv("SQUALL_SKIP_BROWSER") == "1" {
-		t.Skip("SQUALL_SKIP_BROWSER=1")
-	}
-	path := ""
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	require.NotEmpty(t, path, "chromium is not installed: run scripts/deps.sh (or set SQUALL_SKIP_BROWSER=1)")
-	ctx, cancelTimeout := context.WithTimeout(context.Background(), 60*time.Second)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		closeCtx, cancel := context.WithTimeout(bctx, 10*time.Second)
-		defer cancel()
-		_ = chromedp.Cancel(closeCtx)
-		cancelBrowser()
-		cancelAlloc()
-		cancelTimeout()
-	})
-	return bctx
 }

@@ -3,7 +3,6 @@ package httpedge_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -15,56 +14,23 @@ import (
 
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge"
+	"github.com/squall-sse/squall/internal/browsertest"
 )
 
-// chromium finds Debian's chromium. A missing browser fails the test: the
-// demo page is part of the product, and scripts/deps.sh installs it.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if os.Getenv("SQUALL_SKIP_BROWSER") == "1" {
-		t.Skip("SQUALL_SKIP_BROWSER=1")
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "/usr/bin/chromium"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	require.FailNow(t, "chromium is not installed: run scripts/deps.sh (or set SQUALL_SKIP_BROWSER=1 to skip the browser test)")
-	return ""
-}
-
 // browser starts a headless chromium with a fresh profile and watches its
-// console; cleanup closes it and waits for the process to exit.
+// console; cleanup closes it, then waits for the console to end.
 func browser(t *testing.T) (context.Context, *console) {
 	t.Helper()
-	path := chromium(t)
-	ctx, cancelTimeout := context.WithTimeout(context.Background(), 120*time.Second)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 900),
-	)
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	con := watchConsole(bctx)
+	var con *console
+	// Registered first, so it runs after the browser is closed.
 	t.Cleanup(func() {
-		closeCtx, cancel := context.WithTimeout(bctx, 10*time.Second)
-		defer cancel()
-		_ = chromedp.Cancel(closeCtx)
-		cancelBrowser()
-		cancelAlloc()
-		cancelTimeout()
-		<-con.done
+		if con != nil {
+			<-con.done
+		}
 	})
-	return bctx, con
+	ctx := browsertest.Start(t, 120*time.Second, chromedp.WindowSize(1100, 900))
+	con = watchConsole(ctx)
+	return ctx, con
 }
 
 // console collects what the page logs, until the browser closes.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,48 +13,14 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/squall-sse/squall/internal/browsertest"
 )
 
-// headlessChromium starts Debian's chromium with a fresh profile, taking
-// the test certificates; cleanup closes it and waits for it to exit.
+// headlessChromium starts chromium taking the test certificates.
 func headlessChromium(t *testing.T) context.Context {
 	t.Helper()
-	if os.Getenv("SQUALL_SKIP_BROWSER") == "1" {
-		t.Skip("SQUALL_SKIP_BROWSER=1")
-	}
-	var path string
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	require.NotEmpty(t, path, "chromium is not installed: run scripts/deps.sh (or set SQUALL_SKIP_BROWSER=1)")
-	ctx, cancelTimeout := context.WithTimeout(context.Background(), 90*time.Second)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		closeCtx, cancel := context.WithTimeout(bctx, 10*time.Second)
-		defer cancel()
-		_ = chromedp.Cancel(closeCtx)
-		cancelBrowser()
-		cancelAlloc()
-		cancelTimeout()
-	})
-	return bctx
+	return browsertest.Start(t, 90*time.Second, chromedp.Flag("ignore-certificate-errors", true))
 }
 
 // openTenEventSources opens 10 EventSources on channels b0…b9 from a page
