@@ -66,6 +66,15 @@ func (w *deadlineWriter) counts() (sets, writes int) {
 	return w.sets, w.writes
 }
 
+// headersOut waits for the stream's first write, the headers. Without it
+// the first event may join that write (it can reach the outbox before the
+// connection actor runs its first flush), and writes would no longer count
+// one per event.
+func headersOut(t *testing.T, w *deadlineWriter) {
+	t.Helper()
+	require.Eventually(t, func() bool { _, n := w.counts(); return n >= 1 }, 5*time.Second, time.Millisecond)
+}
+
 // A stream written often moves its write deadline once per quarter of the
 // timeout, not once per write (a timer update per delivery).
 func TestWriteDeadlineMovesOncePerQuarter(t *testing.T) {
@@ -73,6 +82,7 @@ func TestWriteDeadlineMovesOncePerQuarter(t *testing.T) {
 	w := &deadlineWriter{header: http.Header{}}
 	s, err := h.Open(w, actors.StreamOptions{Channels: []string{"c"}})
 	require.NoError(t, err)
+	headersOut(t, w)
 	ctx := context.Background()
 	const events = 50
 	for i := range events {
@@ -101,6 +111,7 @@ func TestStalledWriteGetsTheWholeTimeout(t *testing.T) {
 	w := &deadlineWriter{header: http.Header{}, stallAfter: 4}
 	s, err := h.Open(w, actors.StreamOptions{Channels: []string{"c"}})
 	require.NoError(t, err)
+	headersOut(t, w)
 	ctx := context.Background()
 	for i := range 4 {
 		_, err := h.Publish(ctx, "c", sse.Event{Data: []byte(strconv.Itoa(i))})
