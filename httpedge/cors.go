@@ -61,7 +61,7 @@ func newCORS(origins []string) *cors {
 func (c *cors) enabled() bool { return c.any || len(c.origins) > 0 }
 
 // preflightMethods is the one method each API path answers cross-origin.
-var preflightMethods = map[string]string{"/publish": http.MethodPost, "/events": http.MethodGet}
+var preflightMethods = map[string]string{"/publish": http.MethodPost, "/publish/batch": http.MethodPost, "/events": http.MethodGet}
 
 func (c *cors) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -296,6 +296,7 @@ func (m *Metrics) authFailed(code int) {
 // "abandoned" is a publish whose client left before the answer.
 var publishOutcomes = map[int]string{
 	http.StatusAccepted:              "accepted",
+	http.StatusMultiStatus:           "partial", // a batch with events not accepted
 	http.StatusBadRequest:            "invalid",
 	http.StatusUnauthorized:          "unauthorized",
 	http.StatusForbidden:             "forbidden",

@@ -23,12 +23,24 @@ const MaxPublishDepth = 64
 // publishFields are the members of a publish body, matched exactly:
 // encoding/json alone would also take "Channel" or "DATA", so that a body
 // with "channel" and "Channel" would carry two channels.
-var publishFields = map[string]bool{"channel": true, "data": true, "event": true, "id": true, "retry": true}
+var publishFields = fieldSet{names: map[string]bool{"channel": true, "data": true, "event": true, "id": true, "retry": true},
+	list: "channel, data, event, id and retry"}
+
+// batchFields are the members of an event in POST /publish/batch: those of
+// a publish body, and its idempotency key.
+var batchFields = fieldSet{names: map[string]bool{"channel": true, "data": true, "event": true, "id": true, "retry": true, "idempotency_key": true},
+	list: "channel, data, event, id, retry and idempotency_key"}
+
+// fieldSet is the members a body may have, and how an error lists them.
+type fieldSet struct {
+	names map[string]bool
+	list  string
+}
 
 // parsePublishBody reads a publish body in one pass, refusing what
 // encoding/json would accept with a guess: invalid UTF-8 (it would replace
 // it in strings, and copy it as is into a "data" object), a duplicate
-// member (the last would win), a member that is not one of publishFields
+// member (the last would win), a member that is not one of fields
 // in exact case (encoding/json would also take "Channel" or "DATA", so
 // that a body with "channel" and "Channel" would carry two channels),
 // nesting deeper than MaxPublishDepth, and anything after the JSON value.
@@ -39,7 +51,7 @@ var publishFields = map[string]bool{"channel": true, "data": true, "event": true
 //
 // It replaces a token walk followed by encoding/json over the same bytes:
 // the body was tokenized twice (see bench/results/2026-12-05-issue16.md).
-func parsePublishBody(raw []byte) (publishBody, error) {
+func parsePublishBody(raw []byte, fields fieldSet) (publishBody, error) {
 	var b publishBody
 	if !utf8.Valid(raw) {
 		return b, errors.New("body is not valid UTF-8")
@@ -61,8 +73,8 @@ func parsePublishBody(raw []byte) (publishBody, error) {
 				return malformed(err)
 			}
 			field := name.String()
-			if !publishFields[field] {
-				return publishBody{}, fmt.Errorf("unknown field %q: a publish body has channel, data, event, id and retry", field)
+			if !fields.names[field] {
+				return publishBody{}, fmt.Errorf("unknown field %q: a publish body has %s", field, fields.list)
 			}
 			if field == "data" || field == "retry" {
 				v, err := d.ReadValue()
@@ -101,6 +113,8 @@ func parsePublishBody(raw []byte) (publishBody, error) {
 				b.Event = str
 			case "id":
 				b.ID = str
+			case "idempotency_key":
+				b.Key = str
 			}
 		}
 		if _, err := d.ReadToken(); err != nil { // the closing '}'

@@ -91,6 +91,13 @@ func newKeyedLimiter(r Rate, maxKeys int) *keyedLimiter {
 // take takes a token for key at now. Without one it takes nothing and
 // returns how long until one is there.
 func (l *keyedLimiter) take(key string, now time.Time) (time.Duration, bool) {
+	return l.takeN(key, now, 1)
+}
+
+// takeN takes n tokens for key at now, at most the burst (more are never
+// there). Without them it takes nothing and returns how long until they
+// are there.
+func (l *keyedLimiter) takeN(key string, now time.Time, n int) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var b *bucket
@@ -102,7 +109,7 @@ func (l *keyedLimiter) take(key string, now time.Time) (time.Duration, bool) {
 		b = &bucket{key: key, lim: rate.NewLimiter(l.limit, l.burst)}
 		l.keys[key] = l.lru.PushFront(b)
 	}
-	res := b.lim.ReserveN(now, 1)
+	res := b.lim.ReserveN(now, n)
 	if d := res.DelayFrom(now); d > 0 {
 		res.CancelAt(now)
 		return d, false
@@ -172,7 +179,12 @@ func (s *Server) publishSubjectAllowed(w http.ResponseWriter, c *Claims) bool {
 }
 
 func (s *Server) rateAllowed(w http.ResponseWriter, l *keyedLimiter, key, limit, reason string) bool {
-	wait, ok := l.take(key, time.Now())
+	return s.rateAllowedN(w, l, key, 1, limit, reason)
+}
+
+// rateAllowedN takes n tokens, n at most the limiter's burst.
+func (s *Server) rateAllowedN(w http.ResponseWriter, l *keyedLimiter, key string, n int, limit, reason string) bool {
+	wait, ok := l.takeN(key, time.Now(), n)
 	if ok {
 		return true
 	}

@@ -123,7 +123,8 @@ func New(cfg Config) *Server {
 		s.handler = s.cors.wrap(s.mux)
 	}
 	s.route("/events", http.MethodGet, s.events)
-	s.route("/publish", http.MethodPost, s.traced(s.countPublish(s.publish)))
+	s.route("/publish", http.MethodPost, s.traced("/publish", s.countPublish(s.publish)))
+	s.route("/publish/batch", http.MethodPost, s.traced("/publish/batch", s.countPublish(s.publishBatch)))
 	s.route("/healthz", http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -344,6 +345,9 @@ type publishBody struct {
 	Event   *string         `json:"event"`
 	ID      *string         `json:"id"`
 	Retry   json.RawMessage `json:"retry"`
+	// Key is an event's idempotency key in a batch (where there is no
+	// header per event).
+	Key *string `json:"idempotency_key"`
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
@@ -421,6 +425,19 @@ func validKey(key string) error {
 // what it returns is published as it is. Every failure is the client's,
 // so it is a 4xx with a reason.
 func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (actors.Checked, int, error) {
+	raw, status, err := s.readPublish(w, r)
+	if err != nil {
+		return actors.Checked{}, status, err
+	}
+	b, err := parsePublishBody(raw, publishFields)
+	if err != nil {
+		return actors.Checked{}, http.StatusBadRequest, err
+	}
+	return s.checkPublish(b)
+}
+
+// readPublish reads a publish request's body, at most MaxBody bytes.
+func (s *Server) readPublish(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
 	var body io.Reader = r.Body
 	if s.cfg.MaxBody > 0 {
 		body = http.MaxBytesReader(rawWriter(w), r.Body, s.cfg.MaxBody)
@@ -429,14 +446,16 @@ func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (actors.C
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return actors.Checked{}, http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", tooBig.Limit)
+			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", tooBig.Limit)
 		}
-		return actors.Checked{}, http.StatusBadRequest, fmt.Errorf("reading body: %v", err)
+		return nil, http.StatusBadRequest, fmt.Errorf("reading body: %v", err)
 	}
-	b, err := parsePublishBody(raw)
-	if err != nil {
-		return actors.Checked{}, http.StatusBadRequest, err
-	}
+	return raw, 0, nil
+}
+
+// checkPublish turns a parsed publish body into an event the hub has
+// checked.
+func (s *Server) checkPublish(b publishBody) (actors.Checked, int, error) {
 	if b.Channel == nil {
 		return actors.Checked{}, http.StatusBadRequest, errors.New(`missing "channel"`)
 	}
@@ -444,6 +463,7 @@ func (s *Server) decodePublish(w http.ResponseWriter, r *http.Request) (actors.C
 		return actors.Checked{}, http.StatusBadRequest, errors.New(`missing "data"`)
 	}
 	var ev sse.Event
+	var err error
 	if ev.Data, err = sse.MarshalData(b.Data); err != nil {
 		return actors.Checked{}, http.StatusBadRequest, fmt.Errorf(`invalid "data": %v`, err)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/squall-sse/squall/internal/tracing"
 )
 
-// traced wraps the POST /publish handler in its server span, a child of the
+// traced wraps a publish handler (POST /publish or /publish/batch) in its server span, a child of the
 // request's W3C traceparent when it has one. With tracing off it returns h
 // itself: not a branch, not an allocation per publish.
 //
@@ -21,7 +21,7 @@ import (
 // "POST /publish", with the method, route, path, scheme and status code,
 // and an Error status only for a 5xx (a 4xx is the client's fault, not
 // the server's). No header is recorded: a token never reaches a span.
-func (s *Server) traced(h http.HandlerFunc) http.HandlerFunc {
+func (s *Server) traced(route string, h http.HandlerFunc) http.HandlerFunc {
 	if s.tracer == nil {
 		return h
 	}
@@ -31,10 +31,10 @@ func (s *Server) traced(h http.HandlerFunc) http.HandlerFunc {
 		if r.TLS != nil {
 			scheme = "https"
 		}
-		ctx, span := s.tracer.Start(ctx, r.Method+" /publish", trace.WithSpanKind(trace.SpanKindServer),
+		ctx, span := s.tracer.Start(ctx, r.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(
 				attribute.String("http.request.method", r.Method),
-				attribute.String("http.route", "/publish"),
+				attribute.String("http.route", route),
 				attribute.String("url.path", r.URL.Path),
 				attribute.String("url.scheme", scheme),
 				attribute.String("network.protocol.version", protocolVersion(r)),
