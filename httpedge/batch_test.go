@@ -223,3 +223,24 @@ func TestPublishBatchPartialInCluster(t *testing.T) {
 		`squall_publish_requests_total{outcome="unavailable"}`: 1,
 	})
 }
+
+// The batch of docs/http-api.md, as it is written there.
+func TestPublishBatchDocExample(t *testing.T) {
+	s := newHubServer(t, actors.Config{}, httpedge.Config{})
+	u1 := s.subscribe(t, "channel=user:1", nil)
+	u2 := s.subscribe(t, "channel=user:2", nil)
+	// POST /publish/batch
+	// Content-Type: application/json
+	body := `
+[{"channel": "user:1", "data": {"n": 1}, "event": "notify"},
+ {"channel": "user:2", "data": "hi", "idempotency_key": "notify-2-7f3a"},
+ {"channel": "user:1", "data": {"n": 2}, "event": "notify"}]
+`
+	status, _, ans := postBatch(t, s.srv.URL, body, http.Header{"Content-Type": {"application/json"}})
+	require.Equal(t, http.StatusAccepted, status, "%+v", ans)
+	assert.Equal(t, 3, ans.Accepted)
+	got := u1.NextN(t, 2)
+	assert.Equal(t, []string{`{"n":1}`, `{"n":2}`}, []string{string(got[0].Data), string(got[1].Data)})
+	assert.Equal(t, "notify", got[1].Event)
+	u2.RequireNext(t, "hi")
+}
