@@ -35,6 +35,7 @@ func loadgenMain(args []string) int {
 	fs.DurationVar(&cfg.StallDuration, "stall-duration", 0, "slow-consumer: length of the phase with stalled streams (0: -duration)")
 	fs.IntVar(&cfg.StalledRcvBuf, "stalled-rcvbuf", 4096, "slow-consumer: SO_RCVBUF of the stalled streams")
 	fs.IntVar(&cfg.Publishers, "publishers", 4, "concurrent publishing connections")
+	fs.IntVar(&cfg.Batch, "batch", 1, fmt.Sprintf("many-channels: above 1, a second flat-out phase with this many events per POST /publish/batch (at most %d)", loadgen.MaxBatch))
 	fs.IntVar(&cfg.Window, "window", 32, "flat out: undelivered events allowed per stream before publishing pauses")
 	fs.IntVar(&cfg.Sources, "sources", 8, "source addresses 127.0.0.2 upwards")
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 512, "connection attempts in flight")
@@ -44,6 +45,10 @@ func loadgenMain(args []string) int {
 	genProfile := fs.String("genprofile", "", "write the generator's own CPU profile to this file")
 	quiet := fs.Bool("q", false, "no progress on stderr")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if cfg.Batch < 1 || cfg.Batch > loadgen.MaxBatch {
+		fmt.Fprintf(os.Stderr, "loadgen: -batch wants 1 to %d, not %d\n", loadgen.MaxBatch, cfg.Batch)
 		return 2
 	}
 	cfg.Servers = strings.Split(*servers, ",")

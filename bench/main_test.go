@@ -127,6 +127,9 @@ func TestLoadgenArgs(t *testing.T) {
 	args = strings.Join(fullMode.loadgenArgs("fanout"), " ")
 	assert.Contains(t, args, "-conns 10000 ")
 	assert.Contains(t, args, "-rates 100,1000")
+	for _, m := range []mode{quickMode, fullMode} {
+		assert.Contains(t, strings.Join(m.loadgenArgs("many-channels"), " "), "-batch 16", "%s: many-channels measures batches too", m.name)
+	}
 	q := quickMode
 	q.conns = 50
 	assert.Contains(t, strings.Join(q.loadgenArgs("slow-consumer"), " "), "-conns 50 ", "never more than -conns")

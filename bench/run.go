@@ -33,6 +33,7 @@ type mode struct {
 	fanoutRates            []float64 // the last one is the latency target
 	fanoutLatencyConns     int
 	manyRate               float64
+	manyBatch              int // events per request of many-channels' second flat-out phase
 	slowConns, slowStalled int
 	slowRate               float64 // per channel
 	slowStallDuration      time.Duration
@@ -46,7 +47,7 @@ var (
 	quickMode = mode{
 		name: "quick", conns: 200, payload: 100, duration: time.Second, settle: 300 * time.Millisecond,
 		fanoutRates: []float64{200}, fanoutLatencyConns: 200,
-		manyRate:  1000,
+		manyRate: 1000, manyBatch: 16,
 		slowConns: 100, slowStalled: 2, slowRate: 100, slowStallDuration: time.Second,
 		stormRate:   50,
 		clusterRate: 200, capacityConns: 200,
@@ -59,6 +60,9 @@ var (
 		// that is not a saturated server's.
 		fanoutRates: []float64{100, 1000}, fanoutLatencyConns: 1000,
 		manyRate: 2000,
+		// Publish-bound flat out, one event per request: batches show
+		// what the request overhead costs, on both servers alike.
+		manyBatch: 16,
 		// The stalled phase outlasts both servers' 10 s write timeout, so
 		// that they close the stalled stream while being measured.
 		slowConns: 1000, slowStalled: 1, slowRate: 50, slowStallDuration: 15 * time.Second,
@@ -90,7 +94,7 @@ func (m mode) loadgenArgs(scenario string) []string {
 		}
 		a = append(a, "-rates", strings.Join(rs, ","), "-latency-conns", strconv.Itoa(m.fanoutLatencyConns))
 	case "many-channels":
-		a = append(a, "-rate", f(m.manyRate), "-publishers", "8")
+		a = append(a, "-rate", f(m.manyRate), "-publishers", "8", "-batch", strconv.Itoa(m.manyBatch))
 	case "slow-consumer":
 		a = append(a, "-rate", f(m.slowRate), "-stalled", strconv.Itoa(m.slowStalled),
 			"-stall-duration", max(m.slowStallDuration, m.duration).String())

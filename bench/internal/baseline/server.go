@@ -118,6 +118,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /events", s.handleEvents)
 	mux.HandleFunc("POST /publish", s.handlePublish)
+	mux.HandleFunc("POST /publish/batch", s.handlePublishBatch)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if s.cfg.Redis != "" && !s.ready.Load() {
@@ -366,33 +367,16 @@ type publishReq struct {
 
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	var req publishReq
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "read body")
-		return
-	}
-	if len(body) > 1<<20 {
-		writeError(w, http.StatusRequestEntityTooLarge, "body over 1 MiB")
+	body, ok := readBody(w, r)
+	if !ok {
 		return
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		writeError(w, http.StatusBadRequest, "malformed body: "+err.Error())
 		return
 	}
-	if sse.ValidChannel(req.Channel) != nil {
-		writeError(w, http.StatusBadRequest, "invalid channel name")
-		return
-	}
-	if len(req.Data) == 0 {
-		writeError(w, http.StatusBadRequest, "missing data")
-		return
-	}
-	data, err := sse.MarshalData(req.Data)
+	data, err := req.check()
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if err := sse.ValidName(req.Event); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -409,6 +393,96 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
 	fmt.Fprintf(w, `{"id":"%d"}`, id)
+}
+
+// maxBatch is the most events one POST /publish/batch takes, as the hub.
+const maxBatch = 1000
+
+// handlePublishBatch takes a JSON array of /publish bodies, so that the
+// bench can compare batching on both servers. Like the hub it refuses the
+// whole batch when one event is invalid; unlike the hub it publishes one
+// event after another and stops at the first Redis error.
+func (s *Server) handlePublishBatch(w http.ResponseWriter, r *http.Request) {
+	var reqs []publishReq
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	if err := json.Unmarshal(body, &reqs); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed body: "+err.Error())
+		return
+	}
+	if len(reqs) == 0 {
+		writeError(w, http.StatusBadRequest, "empty batch")
+		return
+	}
+	if len(reqs) > maxBatch {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("a batch has at most %d events", maxBatch))
+		return
+	}
+	data := make([][]byte, len(reqs))
+	for i, req := range reqs {
+		d, err := req.check()
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("event %d: %v", i, err))
+			return
+		}
+		data[i] = d
+	}
+	out := fmt.Appendf(nil, `{"accepted":%d,"results":[`, len(reqs))
+	for i, req := range reqs {
+		var id uint64
+		if s.rdb != nil {
+			var err error
+			if id, err = s.publishRedis(r.Context(), req.Channel, req.Event, data[i]); err != nil {
+				writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("event %d: %v", i, err))
+				return
+			}
+		} else {
+			id = s.publishLocal(req.Channel, req.Event, data[i])
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = fmt.Appendf(out, `{"status":202,"id":"%d"}`, id)
+	}
+	out = append(out, "]}"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	w.Write(out)
+}
+
+// readBody reads a publish body of at most 1 MiB; on failure it has
+// answered.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "read body")
+		return nil, false
+	}
+	if len(body) > 1<<20 {
+		writeError(w, http.StatusRequestEntityTooLarge, "body over 1 MiB")
+		return nil, false
+	}
+	return body, true
+}
+
+// check validates req and returns its data as it goes on the wire.
+func (req publishReq) check() ([]byte, error) {
+	if sse.ValidChannel(req.Channel) != nil {
+		return nil, errors.New("invalid channel name")
+	}
+	if len(req.Data) == 0 {
+		return nil, errors.New("missing data")
+	}
+	data, err := sse.MarshalData(req.Data)
+	if err != nil {
+		return nil, err
+	}
+	if err := sse.ValidName(req.Event); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 // publishLocal assigns the next id, encodes once and fans out.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"syscall"
 	"testing"
@@ -119,6 +120,72 @@ func TestBadRequests(t *testing.T) {
 			assert.NotEmpty(t, e.Error, "error reason")
 		})
 	}
+}
+
+func postBatch(t *testing.T, base, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(base+"/publish/batch", "application/json", strings.NewReader(body))
+	require.NoError(t, err, "POST /publish/batch")
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err, "read batch answer")
+	return resp.StatusCode, string(b)
+}
+
+func TestPublishBatch(t *testing.T) {
+	ts := httptest.NewServer(New(Config{}).Handler())
+	t.Cleanup(ts.Close)
+	pa := subscribe(t, ts.URL, "channel=a", "")
+	pb := subscribe(t, ts.URL, "channel=b", "")
+	code, body := postBatch(t, ts.URL, `[{"channel":"a","data":"a1"},{"channel":"b","data":{ "x" : 1 },"event":"upd"},{"channel":"a","data":"a2"}]`)
+	require.Equal(t, http.StatusAccepted, code, body)
+	assert.JSONEq(t, `{"accepted":3,"results":[{"status":202,"id":"1"},{"status":202,"id":"1"},{"status":202,"id":"2"}]}`, body)
+	for i, want := range []string{"a1", "a2"} {
+		ev := next(t, pa)
+		assert.Equal(t, fmt.Sprint(i+1), ev.ID)
+		assert.Equal(t, want, string(ev.Data))
+	}
+	ev := next(t, pb)
+	assert.Equal(t, "1", ev.ID)
+	assert.Equal(t, `{"x":1}`, string(ev.Data))
+	assert.Equal(t, "upd", ev.Event)
+
+	var many strings.Builder
+	many.WriteString("[")
+	for i := range maxBatch + 1 {
+		if i > 0 {
+			many.WriteString(",")
+		}
+		many.WriteString(`{"channel":"a","data":"z"}`)
+	}
+	many.WriteString("]")
+	refused := []struct {
+		name, body string
+		want       int
+	}{
+		{"invalid channel after a valid event", `[{"channel":"a","data":"no"},{"channel":"a b","data":"no"}]`, http.StatusBadRequest},
+		{"missing data", `[{"channel":"a","data":"no"},{"channel":"a"}]`, http.StatusBadRequest},
+		{"bad event name", `[{"channel":"a","data":"no"},{"channel":"a","data":1,"event":"a\nb"}]`, http.StatusBadRequest},
+		{"not an array", `{"channel":"a","data":"no"}`, http.StatusBadRequest},
+		{"empty", `[]`, http.StatusBadRequest},
+		{"too many events", many.String(), http.StatusRequestEntityTooLarge},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := postBatch(t, ts.URL, tt.body)
+			assert.Equal(t, tt.want, code, body)
+			var e struct{ Error string }
+			assert.NoError(t, json.Unmarshal([]byte(body), &e), "error body is JSON")
+			assert.NotEmpty(t, e.Error, "error reason")
+		})
+	}
+	// Had a refused batch published anything, the stream would see it
+	// before this event, and this event's id would not follow a2's.
+	code, body = postBatch(t, ts.URL, `[{"channel":"a","data":"end"}]`)
+	require.Equal(t, http.StatusAccepted, code, body)
+	ev = next(t, pa)
+	assert.Equal(t, "end", string(ev.Data))
+	assert.Equal(t, "3", ev.ID)
 }
 
 func TestResume(t *testing.T) {
@@ -255,8 +322,11 @@ func TestClusterThroughRedis(t *testing.T) {
 		code, body := publish(t, a, fmt.Sprintf(`{"channel":"room","data":"m%d"}`, i))
 		require.Equal(t, http.StatusAccepted, code, body)
 	}
+	code, body := postBatch(t, a, `[{"channel":"room","data":"m3"},{"channel":"room","data":"m4"}]`)
+	require.Equal(t, http.StatusAccepted, code, body)
+	assert.JSONEq(t, `{"accepted":2,"results":[{"status":202,"id":"4"},{"status":202,"id":"5"}]}`, body)
 	for _, p := range []*sse.Parser{pa, pb} {
-		for i := range 3 {
+		for i := range 5 {
 			ev := next(t, p)
 			assert.Equal(t, fmt.Sprint(i+1), ev.ID)
 			assert.Equal(t, fmt.Sprintf("m%d", i), string(ev.Data))

@@ -54,6 +54,10 @@ type Config struct {
 	CutWait time.Duration
 	// Publishers is the number of concurrent publishing connections.
 	Publishers int
+	// Batch (many-channels), above 1, adds a second flat-out phase that
+	// publishes Batch events per POST /publish/batch. Zero means 1; at
+	// most MaxBatch.
+	Batch int
 	// Window bounds the flat-out phases: publishing pauses while more than
 	// Window events per counted stream are not yet delivered.
 	Window int
@@ -112,6 +116,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Publishers <= 0 {
 		c.Publishers = 4
+	}
+	if c.Batch <= 0 {
+		c.Batch = 1
 	}
 	if c.Window <= 0 {
 		c.Window = 32
@@ -409,6 +416,73 @@ func (g *Gen) publishMeasured(ch int) {
 	g.published.Add(1)
 }
 
+// MaxBatch is the most events POST /publish/batch takes.
+const MaxBatch = 1000
+
+// errPartial is a batch of which the server accepted some events: sending
+// it again would duplicate those.
+var errPartial = errors.New("loadgen: batch partly accepted")
+
+// publishBatch sends one measured event per channel of chs, with the
+// sequence numbers seqs, in one request to the first server.
+func (g *Gen) publishBatch(chs []int, seqs []uint64) error {
+	body := make([]byte, 0, len(chs)*(64+len(g.chNames[chs[0]])+g.cfg.Payload))
+	body = append(body, '[')
+	for i, ch := range chs {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, `{"channel":"`...)
+		body = append(body, g.chNames[ch]...)
+		body = append(body, `","data":"`...)
+		body = appendPayload(body, kindMeasure, seqs[i], time.Now().UnixNano(), ch, g.cfg.Payload)
+		body = append(body, `"}`...)
+	}
+	body = append(body, ']')
+	req, err := http.NewRequestWithContext(g.ctx, http.MethodPost, g.servers[0].base+"/publish/batch", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("loadgen: publish batch: %w", err)
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusAccepted:
+		return nil
+	case http.StatusMultiStatus:
+		return fmt.Errorf("%w: %s: %s", errPartial, resp.Status, bytes.TrimSpace(b))
+	}
+	return fmt.Errorf("loadgen: publish batch: %s: %s", resp.Status, bytes.TrimSpace(b))
+}
+
+// publishMeasuredBatch is publishMeasured for the next measured event of
+// each of chs, sent in one batch.
+func (g *Gen) publishMeasuredBatch(chs []int) {
+	seqs := make([]uint64, len(chs))
+	var want int64
+	for i, ch := range chs {
+		seqs[i] = g.nextSeq[ch].Add(1) - 1
+		want += g.subs[ch]
+	}
+	g.expected.Add(want)
+	var err error
+	for range 3 {
+		if err = g.publishBatch(chs, seqs); err == nil || errors.Is(err, errPartial) || g.ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		g.pubError(err)
+		g.expected.Add(-want)
+		return
+	}
+	g.published.Add(int64(len(chs)))
+}
+
 // histSet is the latency histograms of one phase.
 type histSet struct {
 	all *Hist
@@ -533,6 +607,45 @@ func (g *Gen) flat(d time.Duration, chans []int) *phase {
 					return
 				}
 				g.publishMeasured(chans[int(rr.Add(1)-1)%len(chans)])
+			}
+		})
+	}
+	wg.Wait()
+	return g.end(m, time.Now())
+}
+
+// flatBatch is flat with n events per request, on the next n channels of
+// the round robin. A publisher waits until its whole batch fits in the
+// window, so that a batch does not overshoot the window by its size.
+func (g *Gen) flatBatch(d time.Duration, chans []int, n int) *phase {
+	m := g.begin(fmt.Sprintf("flat out in batches of %d for %v to %d streams", n, d, g.counted()))
+	maxOut := int64(g.cfg.Window) * g.counted()
+	deadline := m.t0.Add(d)
+	var rr atomic.Uint64
+	var wg sync.WaitGroup
+	for range g.cfg.Publishers {
+		wg.Go(func() {
+			chs := make([]int, n)
+			for g.ctx.Err() == nil {
+				first := int(rr.Add(uint64(n)) - uint64(n))
+				var cost int64
+				for i := range chs {
+					chs[i] = chans[(first+i)%len(chans)]
+					cost += g.subs[chs[i]]
+				}
+				// With a window smaller than one batch, wait for an
+				// empty pipe rather than forever.
+				limit := max(0, maxOut-cost)
+				for g.expected.Load()-g.delivered.Load() > limit {
+					if time.Now().After(deadline) || g.ctx.Err() != nil {
+						return
+					}
+					time.Sleep(50 * time.Microsecond)
+				}
+				if time.Now().After(deadline) {
+					return
+				}
+				g.publishMeasuredBatch(chs)
 			}
 		})
 	}

@@ -31,16 +31,22 @@ func TestRunAgainstBaseline(t *testing.T) {
 	tests := []struct {
 		scenario string
 		servers  int
+		batch    int
 		check    []string // metrics that must be positive
 	}{
-		{"fanout", 1, []string{"deliveries/s flat out (20 streams)", "heap+stack per idle stream", "goroutines per stream"}},
-		{"many-channels", 1, []string{"deliveries/s flat out", "publish rate reached @ 100 ev/s over 10 channels"}},
-		{"slow-consumer", 1, []string{"p99 latency channel with 1 stalled", "p99 latency control channel", "p99 stalled channel / control, same time"}},
-		{"reconnect-storm", 1, []string{"time until all streams resumed", "p99 time to resume one stream"}},
-		{"cluster", 2, []string{"deliveries/s flat out"}},
+		{"fanout", 1, 0, []string{"deliveries/s flat out (20 streams)", "heap+stack per idle stream", "goroutines per stream"}},
+		{"many-channels", 1, 0, []string{"deliveries/s flat out", "publish rate reached @ 100 ev/s over 10 channels"}},
+		{"many-channels", 1, 4, []string{"deliveries/s flat out", "deliveries/s flat out, batches of 4", "publishes/s flat out, batches of 4"}},
+		{"slow-consumer", 1, 0, []string{"p99 latency channel with 1 stalled", "p99 latency control channel", "p99 stalled channel / control, same time"}},
+		{"reconnect-storm", 1, 0, []string{"time until all streams resumed", "p99 time to resume one stream"}},
+		{"cluster", 2, 0, []string{"deliveries/s flat out"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.scenario, func(t *testing.T) {
+		name := tt.scenario
+		if tt.batch > 1 {
+			name += fmt.Sprintf(" batches of %d", tt.batch)
+		}
+		t.Run(name, func(t *testing.T) {
 			cfg := baseline.Config{}
 			if tt.servers > 1 {
 				cfg.Redis = "redis://127.0.0.1:6379/0"
@@ -64,6 +70,7 @@ func TestRunAgainstBaseline(t *testing.T) {
 				Conns:    20,
 				Duration: 300 * time.Millisecond,
 				Rate:     100,
+				Batch:    tt.batch,
 				Stalled:  1,
 				Settle:   10 * time.Millisecond,
 				CutWait:  200 * time.Millisecond,
@@ -93,6 +100,7 @@ func TestRunRejects(t *testing.T) {
 		{"cluster with one server", Config{Scenario: "cluster", Servers: []string{"http://127.0.0.1:1"}}},
 		{"more streams than descriptors", Config{Scenario: "fanout", Servers: []string{"http://127.0.0.1:1"}, Conns: 1 << 30}},
 		{"no server", Config{Scenario: "fanout"}},
+		{"batch too long", Config{Scenario: "many-channels", Servers: []string{"http://127.0.0.1:1"}, Batch: MaxBatch + 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,6 +30,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Scenario == "slow-consumer" {
 		streams = 2*cfg.Conns + cfg.Stalled
 	}
+	if cfg.Batch > MaxBatch {
+		return nil, fmt.Errorf("loadgen: a batch has at most %d events, not %d", MaxBatch, cfg.Batch)
+	}
 	if need := uint64(streams + 4*cfg.Publishers + 64); need > limit {
 		return nil, fmt.Errorf("loadgen: %d streams need about %d file descriptors, the limit is %d: use fewer streams per generator", streams, need, limit)
 	}
@@ -83,6 +86,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	case "many-channels":
 		r.Params = fmt.Sprintf("%d streams on %d channels (%d each), %d B payload, %.0f events/s then flat out, %v each",
 			cfg.Conns, len(channels), cfg.SubsPerChannel, cfg.Payload, cfg.Rate, cfg.Duration)
+		if cfg.Batch > 1 {
+			r.Params += fmt.Sprintf("; then flat out in batches of %d events per POST /publish/batch for %v", cfg.Batch, cfg.Duration)
+		}
 		err = g.manyChannels(r)
 	case "slow-consumer":
 		r.Params = fmt.Sprintf("two channels with %d reading streams each, %d B payload, %.0f events/s on each: a warm-up, %v as they are, then %v with %d stalled streams (SO_RCVBUF %d, never read) added to the second channel; the first is the control, measured at the same time",
@@ -267,6 +273,12 @@ func (g *Gen) manyChannels(r *Result) error {
 	g.rateMetrics(r, cfg.Rate, fmt.Sprintf("@ %.0f ev/s over %d channels", cfg.Rate, nch), q)
 	p := g.flat(cfg.Duration, chans)
 	g.flatMetrics(r, "flat out", p)
+	if cfg.Batch > 1 {
+		// The same work in fewer requests: what the request overhead,
+		// most of a single publish's cost, was worth.
+		p := g.flatBatch(cfg.Duration, chans, cfg.Batch)
+		g.flatMetrics(r, fmt.Sprintf("flat out, batches of %d", cfg.Batch), p)
+	}
 	return nil
 }
 
