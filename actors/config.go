@@ -118,6 +118,16 @@ type Config struct {
 	// documentation). Zero means 256 MiB; negative means no budget.
 	HistoryBudget int64
 
+	// PublishPatience bounds how long a memory-mode publish waits for its
+	// channel actor's answer: between PublishPatience and twice it, then
+	// the publish returns an error wrapping [ErrOutcomeUnknown] (504 at the
+	// HTTP edge). A channel actor answers in microseconds; one that does
+	// not has failed with the publish in its mailbox, or is so far behind
+	// that an answer serves the publisher better. Zero means 5s; negative
+	// waits until the publish's context ends. Cluster mode has the
+	// relay's own bounds.
+	PublishPatience time.Duration
+
 	// Cluster, when set, makes the hub deliver only what [Hub.Deliver] hands
 	// it (a relay fed by Redis) and replay from Cluster instead of an
 	// in-memory history; [Hub.Publish] then publishes through Cluster.
@@ -162,6 +172,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
+	}
+	if c.PublishPatience == 0 {
+		c.PublishPatience = 5 * time.Second
 	}
 	return c
 }

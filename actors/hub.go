@@ -38,6 +38,7 @@ type Hub struct {
 	closed   atomic.Bool
 	shutOnce sync.Once
 	shutDone chan struct{}
+	patience *patience // nil: publishes wait until their context ends
 
 	asyncCtx    context.Context // cancelled on Shutdown, for replay fetches
 	asyncCancel context.CancelFunc
@@ -48,6 +49,9 @@ type Hub struct {
 func New(cfg Config) *Hub {
 	cfg = cfg.withDefaults()
 	h := &Hub{cfg: cfg, sys: cfg.System, shutDone: make(chan struct{}), chans: map[string]*routed{}}
+	if cfg.Cluster == nil {
+		h.patience = newPatience(cfg.PublishPatience)
+	}
 	if h.sys == nil {
 		logger := cfg.Logger
 		h.sys = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
@@ -146,16 +150,26 @@ func (h *Hub) request(ctx context.Context, to *actor.PID, m *publishMsg) (Publis
 	}
 	m.reply = replies.Get().(chan publishReply)
 	h.sys.Root.Send(to, m)
-	select {
-	case r := <-m.reply:
-		replies.Put(m.reply)
-		return Published{ID: r.id, Duplicate: r.duplicate}, r.err
-	case <-ctx.Done():
-		// The reply chan is dropped: the actor may still answer into it,
-		// and may have taken the event.
-		return Published{}, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())
-	case <-h.shutDone:
-		return Published{}, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ErrClosed)
+	tick, ticks := h.patience.current(), 0
+	for {
+		select {
+		case r := <-m.reply:
+			replies.Put(m.reply)
+			return Published{ID: r.id, Duplicate: r.duplicate}, r.err
+		case <-ctx.Done():
+			// The reply chan is dropped: the actor may still answer into it,
+			// and may have taken the event.
+			return Published{}, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())
+		case <-h.shutDone:
+			return Published{}, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ErrClosed)
+		case <-tick:
+			// The first period began before this publish; the second
+			// is whole.
+			if ticks++; ticks == 2 {
+				return Published{}, fmt.Errorf("%w: channel %q did not answer within %v", ErrOutcomeUnknown, m.channel, h.cfg.PublishPatience)
+			}
+			tick = h.patience.current()
+		}
 	}
 }
 
@@ -315,6 +329,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	err := h.Drain(ctx, time.Second)
 	h.shutOnce.Do(func() {
 		close(h.shutDone)
+		h.patience.stop()
 		h.asyncCancel()
 		h.async.Wait()
 		// Each supervisor stops its children and waits for them before it

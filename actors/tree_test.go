@@ -104,3 +104,29 @@ func TestFailingChannelActorIsReplaced(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Contains(dataOf(w), "again") }, 5*time.Second, time.Millisecond,
 		"a new stream on the channel receives its events")
 }
+
+// A publish whose channel actor fails before answering gets an answer
+// anyway, between PublishPatience and twice it: the event's outcome is
+// unknown (the actor may have taken it). Before, it waited for as long as
+// its context allowed, for ever with context.Background().
+func TestPublishToAFailedChannelEndsInTime(t *testing.T) {
+	const patience = 100 * time.Millisecond
+	h := actorstest.NewHub(t, actors.Config{History: -1, Heartbeat: -1, FlushGap: -1, Observer: &panicObserver{}, PublishPatience: patience})
+	start := time.Now()
+	ended := make(chan error, 1)
+	go func() {
+		_, err := h.Publish(context.Background(), "bad", sse.Event{Data: []byte("lost")})
+		ended <- err
+	}()
+	select {
+	case err := <-ended:
+		require.ErrorIs(t, err, actors.ErrOutcomeUnknown)
+		assert.Contains(t, err.Error(), `channel "bad" did not answer within 100ms`)
+		assert.GreaterOrEqual(t, time.Since(start), patience, "not before a whole period")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the publish to a failed channel never ended")
+	}
+	// The next publish gets a fresh channel actor.
+	_, err := h.Publish(context.Background(), "bad", sse.Event{Data: []byte("again")})
+	require.NoError(t, err)
+}
