@@ -56,15 +56,8 @@ type batchResult struct {
 // 202 when every event was accepted, 503 when none was and each certainly
 // was not (the whole batch may be sent again), 207 otherwise.
 func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) {
-	if !s.publishAddressAllowed(w, r) {
-		return
-	}
-	claims, src, ok := s.authenticate(w, r)
-	if !ok || !s.publishSubjectAllowed(w, claims) {
-		return
-	}
-	if err := s.crossOriginRefused(r, src); err != nil {
-		writeError(w, http.StatusForbidden, err.Error())
+	claims, ok := s.publishAdmitted(w, r)
+	if !ok {
 		return
 	}
 	if r.Header.Get("Idempotency-Key") != "" {

@@ -351,15 +351,8 @@ type publishBody struct {
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
-	if !s.publishAddressAllowed(w, r) {
-		return
-	}
-	claims, src, ok := s.authenticate(w, r)
-	if !ok || !s.publishSubjectAllowed(w, claims) {
-		return
-	}
-	if err := s.crossOriginRefused(r, src); err != nil {
-		writeError(w, http.StatusForbidden, err.Error())
+	claims, ok := s.publishAdmitted(w, r)
+	if !ok {
 		return
 	}
 	checked, status, err := s.decodePublish(w, r)
@@ -402,6 +395,24 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": p.ID})
+}
+
+// publishAdmitted answers what refuses a publish request before its body
+// is read (the rate per address, auth, the rate per subject, a cross-origin
+// token) and otherwise returns its token's claims (nil with auth off).
+func (s *Server) publishAdmitted(w http.ResponseWriter, r *http.Request) (*Claims, bool) {
+	if !s.publishAddressAllowed(w, r) {
+		return nil, false
+	}
+	claims, src, ok := s.authenticate(w, r)
+	if !ok || !s.publishSubjectAllowed(w, claims) {
+		return nil, false
+	}
+	if err := s.crossOriginRefused(r, src); err != nil {
+		writeError(w, http.StatusForbidden, err.Error())
+		return nil, false
+	}
+	return claims, true
 }
 
 // MaxIdempotencyKey bounds the Idempotency-Key header, in bytes.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -373,27 +374,44 @@ func (g *Gen) pubError(err error) {
 
 // publish sends one event to the first server.
 func (g *Gen) publish(ch int, kind byte, seq uint64) error {
-	body := make([]byte, 0, 64+len(g.chNames[ch])+g.cfg.Payload)
+	body := g.appendEvent(make([]byte, 0, 64+len(g.chNames[ch])+g.cfg.Payload), ch, kind, seq)
+	status, answer, err := g.post("/publish", body)
+	if err != nil {
+		return fmt.Errorf("loadgen: publish: %w", err)
+	}
+	if status != http.StatusAccepted {
+		return fmt.Errorf("loadgen: publish: %s: %s", statusLine(status), answer)
+	}
+	return nil
+}
+
+// statusLine is a status as net/http's Response.Status writes it.
+func statusLine(status int) string { return strconv.Itoa(status) + " " + http.StatusText(status) }
+
+// appendEvent appends the publish body of one event of ch, stamped now.
+func (g *Gen) appendEvent(body []byte, ch int, kind byte, seq uint64) []byte {
 	body = append(body, `{"channel":"`...)
 	body = append(body, g.chNames[ch]...)
 	body = append(body, `","data":"`...)
 	body = appendPayload(body, kind, seq, time.Now().UnixNano(), ch, g.cfg.Payload)
-	body = append(body, `"}`...)
-	req, err := http.NewRequestWithContext(g.ctx, http.MethodPost, g.servers[0].base+"/publish", bytes.NewReader(body))
+	return append(body, `"}`...)
+}
+
+// post sends a publish request to the first server and returns the answer's
+// status and the start of its body.
+func (g *Gen) post(path string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(g.ctx, http.MethodPost, g.servers[0].base+path, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := g.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("loadgen: publish: %w", err)
+		return 0, nil, err
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("loadgen: publish: %s: %s", resp.Status, bytes.TrimSpace(b))
-	}
-	return nil
+	return resp.StatusCode, bytes.TrimSpace(b), nil
 }
 
 // publishMeasured publishes the next measured event of ch, retrying a
@@ -432,31 +450,20 @@ func (g *Gen) publishBatch(chs []int, seqs []uint64) error {
 		if i > 0 {
 			body = append(body, ',')
 		}
-		body = append(body, `{"channel":"`...)
-		body = append(body, g.chNames[ch]...)
-		body = append(body, `","data":"`...)
-		body = appendPayload(body, kindMeasure, seqs[i], time.Now().UnixNano(), ch, g.cfg.Payload)
-		body = append(body, `"}`...)
+		body = g.appendEvent(body, ch, kindMeasure, seqs[i])
 	}
 	body = append(body, ']')
-	req, err := http.NewRequestWithContext(g.ctx, http.MethodPost, g.servers[0].base+"/publish/batch", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := g.client.Do(req)
+	status, answer, err := g.post("/publish/batch", body)
 	if err != nil {
 		return fmt.Errorf("loadgen: publish batch: %w", err)
 	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	switch resp.StatusCode {
+	switch status {
 	case http.StatusAccepted:
 		return nil
 	case http.StatusMultiStatus:
-		return fmt.Errorf("%w: %s: %s", errPartial, resp.Status, bytes.TrimSpace(b))
+		return fmt.Errorf("%w: %s: %s", errPartial, statusLine(status), answer)
 	}
-	return fmt.Errorf("loadgen: publish batch: %s: %s", resp.Status, bytes.TrimSpace(b))
+	return fmt.Errorf("loadgen: publish batch: %s: %s", statusLine(status), answer)
 }
 
 // publishMeasuredBatch is publishMeasured for the next measured event of
