@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -45,6 +46,10 @@ type Config struct {
 	// RedisPrefix names the Redis channels (PREFIX:CHANNEL) and history
 	// streams; the same on every node. Empty means "sse", the Python SDK's.
 	RedisPrefix string
+	// RedisInterest is what the node subscribes to: the channels its
+	// streams are on (the zero value) or every event with one pattern
+	// (redisrelay.InterestAll); see docs/scaling.md.
+	RedisInterest redisrelay.Interest
 
 	// History is how many events each channel keeps for Last-Event-ID
 	// resume, in memory or in Redis. Zero means 1000; negative disables
@@ -63,12 +68,47 @@ type Config struct {
 	// Heartbeat is the idle time before a ": keepalive" comment. Zero
 	// means 15s; negative disables heartbeats.
 	Heartbeat time.Duration
+	// HeartbeatEvent sends heartbeats as this named event instead of a
+	// comment (see actors.Config.HeartbeatEvent). Empty: a comment.
+	HeartbeatEvent string
+	// WriteTimeout bounds every write to a client; a stream whose write
+	// does not complete in it (up to a quarter more) is closed. Zero
+	// means 10s.
+	WriteTimeout time.Duration
+	// FlushGap and FixedFlushGap say how a stream that falls behind its
+	// events coalesces them (see actors.Config). Zero means 20ms;
+	// negative writes every wake-up at once.
+	FlushGap      time.Duration
+	FixedFlushGap bool
+	// MaxQueueFrames and MaxQueueBytes bound what waits for one stream
+	// before Overflow applies. Zero means 1000 frames and 1 MiB; negative
+	// means no bound.
+	MaxQueueFrames int
+	MaxQueueBytes  int
+	// Overflow is the slow-consumer policy. The zero value disconnects.
+	Overflow actors.Overflow
+	// HistoryBytes bounds each channel's history in memory mode, and
+	// HistoryBudget all channels' together. Zero means 4 MiB and 256 MiB;
+	// negative means no bound.
+	HistoryBytes  int
+	HistoryBudget int64
+	// PublishPatience bounds a memory-mode publish's wait for its channel
+	// (see actors.Config.PublishPatience). Zero means 5s.
+	PublishPatience time.Duration
 	// MaxBody is the largest publish body, in bytes. Zero means 1 MiB;
 	// negative means no limit.
 	MaxBody int64
 	// MaxStreams bounds the streams open at once (503 above). Zero means
 	// httpedge.DefaultMaxStreams; negative means no limit.
 	MaxStreams int
+	// MaxStreamsPerIP bounds the streams open at once per client address
+	// (429 above). Zero means no limit.
+	MaxStreamsPerIP int
+	// MaxChannels is how many channels one stream may join. Zero means 16.
+	MaxChannels int
+	// TrustProxy takes the client address from the last X-Forwarded-For
+	// hop: only behind a proxy that appends it.
+	TrustProxy bool
 	// Demo serves the demo page at the mount point's root.
 	Demo bool
 	// AdminSecret, when set, serves the admin API (presence, disconnect)
@@ -128,8 +168,18 @@ func New(cfg Config) (*Broker, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	metrics := httpedge.NewMetrics()
-	hcfg := actors.Config{System: cfg.System, Logger: log, Heartbeat: cfg.Heartbeat,
-		History: cfg.History, HistoryTTL: cfg.HistoryTTL, Observer: metrics}
+	hcfg := actors.Config{System: cfg.System, Logger: log, Heartbeat: cfg.Heartbeat, HeartbeatEvent: cfg.HeartbeatEvent,
+		WriteTimeout: cfg.WriteTimeout, FlushGap: cfg.FlushGap, FixedFlushGap: cfg.FixedFlushGap,
+		MaxQueueFrames: cfg.MaxQueueFrames, MaxQueueBytes: cfg.MaxQueueBytes, Overflow: cfg.Overflow,
+		History: cfg.History, HistoryTTL: cfg.HistoryTTL, HistoryBytes: cfg.HistoryBytes, HistoryBudget: cfg.HistoryBudget,
+		PublishPatience: cfg.PublishPatience, Observer: metrics}
+	if cfg.HeartbeatEvent != "" {
+		// actors.New panics on a name the wire cannot carry: here it is
+		// the caller's error.
+		if err := sse.ValidName(cfg.HeartbeatEvent); err != nil {
+			return nil, fmt.Errorf("squall: HeartbeatEvent: %w", err)
+		}
+	}
 	relay, err := newRelay(cfg, log)
 	if err != nil {
 		return nil, err
@@ -139,6 +189,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 	hub := actors.New(hcfg)
 	ecfg := httpedge.Config{Hub: hub, Logger: log, MaxBody: cfg.MaxBody, MaxStreams: cfg.MaxStreams,
+		MaxStreamsPerIP: cfg.MaxStreamsPerIP, MaxChannels: cfg.MaxChannels, TrustProxy: cfg.TrustProxy,
 		Auth: cfg.Auth, CORSOrigins: cfg.CORSOrigins, Metrics: metrics, Demo: cfg.Demo,
 		AdminSecret: cfg.AdminSecret, PublishLimits: cfg.PublishLimits, TracerProvider: cfg.TracerProvider}
 	var admin *redisrelay.Admin
@@ -167,7 +218,7 @@ func newRelay(cfg Config, log *slog.Logger) (*redisrelay.Relay, error) {
 		return nil, nil
 	}
 	return redisrelay.New(redisrelay.Config{URL: cfg.RedisURL, Options: cfg.Redis, Client: cfg.RedisClient,
-		SentinelMaster: cfg.RedisSentinelMaster, ShardedPubSub: cfg.RedisSharded, Prefix: cfg.RedisPrefix,
+		SentinelMaster: cfg.RedisSentinelMaster, ShardedPubSub: cfg.RedisSharded, Prefix: cfg.RedisPrefix, Interest: cfg.RedisInterest,
 		History: cfg.History, HistoryTTL: cfg.HistoryTTL, Logger: log, TracerProvider: cfg.TracerProvider})
 }
 

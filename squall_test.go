@@ -15,8 +15,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/squall-sse/squall"
+	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/internal/redistest"
 	"github.com/squall-sse/squall/internal/ssetest"
+	"github.com/squall-sse/squall/redisrelay"
 	"github.com/squall-sse/squall/sse"
 )
 
@@ -201,4 +203,64 @@ func TestShutdownLeavesNothingRunning(t *testing.T) {
 func TestNewRefusesABadRedisURL(t *testing.T) {
 	_, err := squall.New(squall.Config{RedisURL: "http://not-redis"})
 	assert.Error(t, err)
+}
+
+// The hub and edge settings of Config reach the broker it builds: the same
+// knobs as the binary's flags.
+func TestConfigReachesHubAndEdge(t *testing.T) {
+	_, srv := mounted(t, squall.Config{HeartbeatEvent: "ping", Heartbeat: 50 * time.Millisecond,
+		MaxChannels: 2, MaxStreamsPerIP: 2})
+	base := srv.URL + "/sse/events?"
+	code, body := get(t, base+"channel=a&channel=b&channel=c")
+	assert.Equal(t, http.StatusBadRequest, code, "MaxChannels 2: %s", body)
+
+	c := ssetest.Subscribe(t, base+"channel=a&channel=b", ssetest.Options{})
+	assert.Equal(t, "ping", c.Next(t).Event, "HeartbeatEvent")
+	ssetest.Subscribe(t, base+"channel=a", ssetest.Options{})
+	_, code = ssetest.Open(t, base+"channel=a", ssetest.Options{})
+	assert.Equal(t, http.StatusTooManyRequests, code, "MaxStreamsPerIP 2")
+
+	_, err := squall.New(squall.Config{HeartbeatEvent: "a\nb"})
+	assert.ErrorContains(t, err, "HeartbeatEvent", "a name the wire cannot carry is an error, not a panic")
+}
+
+// Each hub setting of Config reaches the hub as given.
+func TestConfigHubSettings(t *testing.T) {
+	b, _ := mounted(t, squall.Config{WriteTimeout: 3 * time.Second, FlushGap: -1, FixedFlushGap: true,
+		MaxQueueFrames: 7, MaxQueueBytes: 9000, Overflow: actors.DropOldest, HistoryBytes: 1 << 10,
+		HistoryBudget: 1 << 20, PublishPatience: time.Minute})
+	got := b.Hub().Config()
+	assert.Equal(t, 3*time.Second, got.WriteTimeout)
+	assert.Equal(t, time.Duration(-1), got.FlushGap)
+	assert.True(t, got.FixedFlushGap)
+	assert.Equal(t, 7, got.MaxQueueFrames)
+	assert.Equal(t, 9000, got.MaxQueueBytes)
+	assert.Equal(t, actors.DropOldest, got.Overflow)
+	assert.Equal(t, 1<<10, got.HistoryBytes)
+	assert.Equal(t, int64(1<<20), got.HistoryBudget)
+	assert.Equal(t, time.Minute, got.PublishPatience)
+}
+
+// RedisInterest all: the node receives every event of the prefix, even for
+// channels none of its streams is on; by default it receives none of those.
+func TestConfigRedisInterest(t *testing.T) {
+	prefix := newPrefix(t)
+	all, _ := mounted(t, squall.Config{RedisURL: sharedRedis, RedisPrefix: prefix, RedisInterest: redisrelay.InterestAll})
+	some, _ := mounted(t, squall.Config{RedisURL: sharedRedis, RedisPrefix: prefix})
+	for range 5 {
+		_, err := some.Publish(t.Context(), "nobody-here", "x")
+		require.NoError(t, err)
+	}
+	received := func(b *squall.Broker) float64 {
+		mfs, err := b.Registry().Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == "squall_relay_received_messages_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return -1
+	}
+	require.Eventually(t, func() bool { return received(all) == 5 }, wait, 10*time.Millisecond, "InterestAll receives the 5")
+	assert.Equal(t, 0.0, received(some), "per-channel interest receives none of them")
 }
