@@ -316,6 +316,24 @@ func (b *Broker) WaitReady(ctx context.Context) error {
 	}
 }
 
+// Drain turns readyz 503, refuses new streams, and closes the open ones
+// with a jittered "retry:" hint, in batches spread over spread: the first
+// step of [Broker.Shutdown]. A program that runs its own http.Server calls
+// Drain, then the server's Shutdown (which waits for publishes in
+// flight), then Shutdown, which stops the hub and the relay.
+func (b *Broker) Drain(ctx context.Context, spread time.Duration) error {
+	return b.edge.Drain(ctx, spread, drainRetry)
+}
+
+// Handle mounts an extra handler beside the API (pprof, an application's
+// own endpoints), under the broker's mount point.
+func (b *Broker) Handle(pattern string, h http.Handler) { b.edge.Handle(pattern, h) }
+
+// ObserveConns serves a connection limiter's counts among the broker's
+// metrics (squall_connections_*): for a program that bounds connections
+// with [httpedge.NewConnLimiter].
+func (b *Broker) ObserveConns(l *httpedge.ConnLimiter) { b.metrics.ObserveConns(l) }
+
 // Hub is the broker's hub, for what the broker does not wrap (opening a
 // stream from a handler of your own with [actors.Hub.Open]).
 func (b *Broker) Hub() *actors.Hub { return b.hub }

@@ -116,13 +116,16 @@ const (
 	adminQueue = 64
 )
 
+// ErrAdminInterval is NewAdmin's error for an interval under 10ms.
+var ErrAdminInterval = errors.New("redisrelay: AdminConfig.Interval under 10ms")
+
 // NewAdmin returns an Admin for relay and hub; Start begins its work.
 func NewAdmin(relay *Relay, hub AdminHub, cfg AdminConfig) (*Admin, error) {
 	if cfg.Interval == 0 {
 		cfg.Interval = 5 * time.Second
 	}
 	if cfg.Interval < 10*time.Millisecond {
-		return nil, errors.New("redisrelay: AdminConfig.Interval under 10ms")
+		return nil, ErrAdminInterval
 	}
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = 2 * time.Second

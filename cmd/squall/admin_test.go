@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/squall-sse/squall"
 	"github.com/squall-sse/squall/httpedge"
 	"github.com/squall-sse/squall/internal/redistest"
 	"github.com/squall-sse/squall/internal/ssetest"
@@ -56,8 +57,8 @@ func TestAdminSecretFlag(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o, err := parse(nil, func(k string) string { return map[string]string{"SQUALL_ADMIN_SECRET": tt.env}[k] })
 			require.NoError(t, err)
-			var cfg httpedge.Config
-			_, err = o.edge.configure(&cfg, slog.New(slog.DiscardHandler))
+			var cfg squall.Config
+			err = o.edge.configure(&cfg, slog.New(slog.DiscardHandler))
 			if tt.err != "" {
 				assert.ErrorContains(t, err, tt.err)
 				return

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/squall-sse/squall"
 	"github.com/squall-sse/squall/httpedge"
 )
 
@@ -71,7 +72,7 @@ func TestAuthFlags(t *testing.T) {
 			o, err := parse(tt.args, func(string) string { return "" })
 			require.NoError(t, err)
 			defer o.edge.close()
-			_, err = o.edge.configure(&httpedge.Config{}, slog.New(slog.DiscardHandler))
+			err = o.edge.configure(&squall.Config{}, slog.New(slog.DiscardHandler))
 			if tt.err == "" {
 				assert.NoError(t, err)
 				return

@@ -11,9 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/squall-sse/squall/actors"
+	"github.com/squall-sse/squall"
 	"github.com/squall-sse/squall/httpedge"
-	"github.com/squall-sse/squall/redisrelay"
 )
 
 // edgeOptions are the flags of the production edge: auth, CORS, limits,
@@ -93,14 +92,13 @@ func (l *list) Set(v string) error {
 // one can be brute-forced from any token.
 const minSecret = 32
 
-// configure fills cfg from the flags and returns the metrics that the hub
-// observes through and the edge serves at /metrics.
-func (e *edgeOptions) configure(cfg *httpedge.Config, log *slog.Logger) (*httpedge.Metrics, error) {
+// configure fills cfg's edge settings from the flags.
+func (e *edgeOptions) configure(cfg *squall.Config, log *slog.Logger) error {
 	if e.maxChannels < 1 {
-		return nil, fmt.Errorf("--max-channels %d: want at least 1", e.maxChannels)
+		return fmt.Errorf("--max-channels %d: want at least 1", e.maxChannels)
 	}
 	if e.maxStreams < 0 || e.maxStreamsPerIP < 0 {
-		return nil, errors.New("--max-streams and --max-streams-per-ip: want 0 (no limit) or more")
+		return errors.New("--max-streams and --max-streams-per-ip: want 0 (no limit) or more")
 	}
 	cfg.MaxChannels = e.maxChannels
 	cfg.MaxStreams = e.maxStreams
@@ -112,34 +110,18 @@ func (e *edgeOptions) configure(cfg *httpedge.Config, log *slog.Logger) (*httped
 	cfg.CORSOrigins = e.corsOrigins
 	cfg.Demo = e.demo
 	if e.adminSecret != "" && len(e.adminSecret) < httpedge.MinAdminSecret {
-		return nil, fmt.Errorf("--admin-secret: want at least %d bytes", httpedge.MinAdminSecret)
+		return fmt.Errorf("--admin-secret: want at least %d bytes", httpedge.MinAdminSecret)
 	}
 	cfg.AdminSecret = e.adminSecret
+	cfg.AdminInterval = e.adminInterval
 	auth, err := e.auth(log)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cfg.Auth = auth
-	cfg.Metrics = httpedge.NewMetrics()
 	log.Info("edge", "auth", cfg.Auth != nil, "cors_origins", []string(e.corsOrigins),
 		"max_streams", e.maxStreams, "max_streams_per_ip", e.maxStreamsPerIP, "trust_proxy", e.trustProxy, "demo", e.demo, "admin", e.adminSecret != "")
-	return cfg.Metrics, nil
-}
-
-// clusterAdmin makes the admin API cluster-wide when it is on and the hub
-// runs in cluster mode; the returned func stops it, before the relay.
-func (e *edgeOptions) clusterAdmin(relay *redisrelay.Relay, hub *actors.Hub, cfg *httpedge.Config, m *httpedge.Metrics, log *slog.Logger) (func(), error) {
-	if e.adminSecret == "" {
-		return func() {}, nil
-	}
-	a, err := redisrelay.NewAdmin(relay, hub, redisrelay.AdminConfig{Interval: e.adminInterval, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("--admin-interval: %w", err)
-	}
-	a.Observe(m.Registry())
-	a.Start()
-	cfg.ClusterAdmin = a
-	return func() { _ = a.Close() }, nil
+	return nil
 }
 
 // auth builds the token check from the flags; nil when no key is given.
@@ -196,10 +178,6 @@ func (e *edgeOptions) close() {
 	}
 }
 
-// drainRetry is the base reconnect hint of a drain; each stream gets it plus
-// up to as much again of jitter, 1–2 s.
-const drainRetry = time.Second
-
 // shutdown drains the node within window, in this order:
 //
 //  1. /readyz turns 503 and new streams are refused (503), so the load
@@ -209,21 +187,22 @@ const drainRetry = time.Second
 //     reconnect to the other nodes as a ramp;
 //  3. the listener closes and publishes in flight finish (http.Server
 //     Shutdown waits for their handlers);
-//  4. the hub stops; streams stuck in a write when the window ends are cut.
+//  4. the hub stops, streams stuck in a write when the window ends are cut,
+//     and then the relay, so that publishes in flight reached Redis.
 //
 // It returns nil once the server has stopped, even when the window passed
 // with streams still open: the process exits 0 within the window.
-func shutdown(log *slog.Logger, window time.Duration, edge *httpedge.Server, srv *http.Server, hub *actors.Hub) error {
-	log.Info("draining", "window", window, "streams", hub.OpenStreams())
+func shutdown(log *slog.Logger, window time.Duration, b *squall.Broker, srv *http.Server) error {
+	log.Info("draining", "window", window, "streams", b.Hub().OpenStreams())
 	ctx, cancel := context.WithTimeout(context.Background(), window)
 	defer cancel()
-	if err := edge.Drain(ctx, window/2, drainRetry); err != nil {
-		log.Warn("drain window passed with streams still open", "streams", hub.OpenStreams())
+	if err := b.Drain(ctx, window/2); err != nil {
+		log.Warn("drain window passed with streams still open", "streams", b.Hub().OpenStreams())
 	}
 	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	if err := hub.Shutdown(ctx); err != nil {
+	if err := b.Shutdown(ctx); err != nil {
 		log.Warn("hub stopped at the end of the drain window", "err", err)
 	}
 	log.Info("stopped")

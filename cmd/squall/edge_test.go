@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/squall-sse/squall"
 	"github.com/squall-sse/squall/httpedge"
 	"github.com/squall-sse/squall/sse"
 )
@@ -57,7 +58,7 @@ func TestEdgeFlags(t *testing.T) {
 
 	o, err = parse([]string{"--max-channels", "0"}, func(string) string { return "" })
 	require.NoError(t, err)
-	_, err = o.edge.configure(&httpedge.Config{}, slog.New(slog.DiscardHandler))
+	err = o.edge.configure(&squall.Config{}, slog.New(slog.DiscardHandler))
 	assert.ErrorContains(t, err, "--max-channels")
 }
 

@@ -2,6 +2,10 @@
 // GET /healthz, GET /readyz, GET /metrics and the demo page at GET /, in
 // memory by default.
 //
+// The hub is a squall.Broker, built by squall.New from the flags, as a
+// program that embeds Squall builds it; this command adds the HTTP server
+// (timeouts, connection limits, TLS, HTTP/2), signals and the drain.
+//
 // Every flag has an environment equivalent, SQUALL_ and the flag name in
 // upper case with dashes as underscores (--max-body → SQUALL_MAX_BODY); a
 // flag given on the command line wins over the environment.
@@ -26,6 +30,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/squall-sse/squall"
 	"github.com/squall-sse/squall/actors"
 	"github.com/squall-sse/squall/httpedge"
 	"github.com/squall-sse/squall/redisrelay"
@@ -170,7 +175,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	cfg := actors.Config{
+	cfg := squall.Config{
 		Logger:         log,
 		Heartbeat:      o.heartbeat,
 		HeartbeatEvent: o.beatEvent,
@@ -178,6 +183,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		FlushGap:       o.flushGap,
 		FixedFlushGap:  o.fixedGap,
 		Overflow:       overflow,
+		MaxBody:        o.maxBody,
 		History:        o.history,
 		HistoryTTL:     o.historyTTL,
 		HistoryBytes:   o.histBytes,
@@ -207,79 +213,49 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	defer stopTraces()
-	ecfg := httpedge.Config{MaxBody: o.maxBody, Logger: log, TracerProvider: tp}
-	metrics, err := o.edge.configure(&ecfg, log)
-	if err != nil {
+	cfg.TracerProvider = tp
+	if err := o.edge.configure(&cfg, log); err != nil {
 		return err
 	}
 	defer o.edge.close()
-	if ecfg.PublishLimits, err = o.serve.publish.limits(); err != nil {
+	if cfg.PublishLimits, err = o.serve.publish.limits(); err != nil {
 		return err
 	}
-	cfg.Observer = metrics
 	mode := "memory"
-	var relay *redisrelay.Relay
 	if o.redisURL != "" {
 		mode = "cluster"
-		interest := redisrelay.InterestChannels
 		switch o.interest {
 		case "channels":
+			cfg.RedisInterest = redisrelay.InterestChannels
 		case "all":
-			interest = redisrelay.InterestAll
+			cfg.RedisInterest = redisrelay.InterestAll
 		default:
 			return fmt.Errorf("--redis-interest %q: want channels or all", o.interest)
 		}
-		relay, err = redisrelay.New(redisrelay.Config{URL: o.redisURL, Prefix: o.prefix, SentinelMaster: o.sentinel,
-			Interest: interest, ShardedPubSub: o.sharded,
-			History: cfg.History, HistoryTTL: cfg.HistoryTTL, Logger: log, TracerProvider: tp})
-		if err != nil {
-			return err
-		}
-		relay.Observe(metrics.Registry()) // before the relay sends anything
-		cfg.Cluster = relay
-	}
-	hub := actors.New(cfg)
-	if relay != nil {
-		relay.Start(hub.System(), hub)
-		ecfg.Ready = relay.Ready
-		ecfg.Dependencies = []httpedge.Dependency{{Name: "redis_subscription", Ready: relay.SubscriptionReady}, {Name: "redis_publish", Ready: relay.PublishReady}}
-		metrics.ObserveDependencies(ecfg.Dependencies)
-		metrics.SetRelayReady(relay.Ready)
-		metrics.SetRelayDrops(relay.Malformed, relay.Oversize)
-		// The relay stops after the hub, so publishes in flight during the
-		// drain still reach Redis.
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := relay.Shutdown(ctx); err != nil {
-				log.Warn("relay shutdown", "err", err)
-			}
-		}()
-		// Deferred after the relay's shutdown, so it runs before it.
-		closeAdmin, err := o.edge.clusterAdmin(relay, hub, &ecfg, metrics, log)
-		if err != nil {
-			_ = hub.Shutdown(ctx)
-			return err
-		}
-		defer closeAdmin()
+		cfg.RedisURL, cfg.RedisPrefix, cfg.RedisSentinelMaster, cfg.RedisSharded = o.redisURL, o.prefix, o.sentinel, o.sharded
 	}
 	limits, files := o.serve.connLimits(o.edge.trustProxy)
 	log.Info("connections", "open_files", files, "max_conns", limits.Max, "max_conns_per_ip", limits.MaxPerPeer)
-	fitStreams(&ecfg, limits, log)
-	ecfg.Hub = hub
-	edge := httpedge.New(ecfg)
+	cfg.MaxStreams = fitStreams(cfg.MaxStreams, limits, log)
+	broker, err := squall.New(cfg)
+	if errors.Is(err, redisrelay.ErrAdminInterval) {
+		return fmt.Errorf("--admin-interval: %w", err)
+	}
+	if err != nil {
+		return err
+	}
 	if o.pprof {
-		mountDebug(edge)
+		mountDebug(broker)
 	}
 
 	ln, err := listen(ctx, o.addr, o.writeTO, o.heartbeat)
 	if err != nil {
-		_ = hub.Shutdown(ctx)
+		_ = broker.Shutdown(ctx)
 		return err
 	}
 	lim := httpedge.NewConnLimiter(ln, limits)
-	metrics.ObserveConns(lim)
-	srv := o.serve.server(edge, lim, log)
+	broker.ObserveConns(lim)
+	srv := o.serve.server(broker, lim, log)
 	log.Info("squall listening", "addr", ln.Addr().String(), "mode", mode)
 
 	signalled, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
@@ -298,23 +274,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		<-gctx.Done()
 		if signalled.Err() == nil {
 			// The server failed: nothing is left to drain.
-			_ = hub.Shutdown(context.Background())
+			_ = broker.Shutdown(context.Background())
 			return nil
 		}
-		return shutdown(log, o.drain, edge, srv, hub)
+		return shutdown(log, o.drain, broker, srv)
 	})
 	return g.Wait()
 }
 
 // mountDebug serves pprof and a memory snapshot taken right after a GC, which
 // the bench suite reads to compute memory per idle connection.
-func mountDebug(edge *httpedge.Server) {
-	edge.Handle("/debug/pprof/", http.HandlerFunc(pprof.Index))
-	edge.Handle("/debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
-	edge.Handle("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
-	edge.Handle("/debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
-	edge.Handle("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))
-	edge.Handle("GET /debug/memstats", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+func mountDebug(b *squall.Broker) {
+	b.Handle("/debug/pprof/", http.HandlerFunc(pprof.Index))
+	b.Handle("/debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
+	b.Handle("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+	b.Handle("/debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
+	b.Handle("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))
+	b.Handle("GET /debug/memstats", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		runtime.GC()
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)

@@ -146,16 +146,17 @@ func streamRoom(maxConns int) int { return maxConns - max(8, maxConns/10) }
 
 // fitStreams lowers the stream limit under the connection limit, so that a
 // crowd of streams is answered 503 (which a client understands) before
-// connections are closed at accept.
-func fitStreams(cfg *httpedge.Config, l httpedge.ConnLimits, log *slog.Logger) {
+// connections are closed at accept. maxStreams is negative for no limit.
+func fitStreams(maxStreams int, l httpedge.ConnLimits, log *slog.Logger) int {
 	if l.Max <= 0 {
-		return
+		return maxStreams
 	}
 	room := streamRoom(l.Max)
-	if cfg.MaxStreams < 0 || cfg.MaxStreams > room {
+	if maxStreams < 0 || maxStreams > room {
 		log.Info("max streams lowered under the connection limit", "max_streams", room, "max_conns", l.Max)
-		cfg.MaxStreams = max(1, room)
+		return max(1, room)
 	}
+	return maxStreams
 }
 
 // server returns the hub's http.Server, serving edge on connections that
