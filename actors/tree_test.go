@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,25 +62,13 @@ func dataOf(w *timedWriter) string {
 	return b.String()
 }
 
-// panicObserver panics the first time an event is published on "bad".
-type panicObserver struct {
-	actorstest.NopObserver
-	fired atomic.Bool
-}
-
-func (o *panicObserver) Published(channel string) {
-	if channel == "bad" && o.fired.CompareAndSwap(false, true) {
-		panic("panicObserver: bad")
-	}
-}
-
 // TestFailingChannelActorIsReplaced: a channel actor that panics is stopped
 // by the router, which closes its subscribers with Shutdown and forgets it;
 // the next stream on the channel gets a fresh actor and its events (before
 // the tree, the router kept the dead actor's PID and the new stream heard
 // nothing).
 func TestFailingChannelActorIsReplaced(t *testing.T) {
-	h := actorstest.NewHub(t, actors.Config{History: -1, Heartbeat: -1, FlushGap: -1, Observer: &panicObserver{}})
+	h := actorstest.NewHub(t, actors.Config{History: -1, Heartbeat: -1, FlushGap: -1, Observer: &actorstest.FailingChannel{Channel: "bad"}})
 	first, err := h.Open(&timedWriter{header: http.Header{}}, actors.StreamOptions{Channels: []string{"bad"}})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return h.Channels() == 1 }, 5*time.Second, time.Millisecond)
@@ -111,7 +98,7 @@ func TestFailingChannelActorIsReplaced(t *testing.T) {
 // its context allowed, for ever with context.Background().
 func TestPublishToAFailedChannelEndsInTime(t *testing.T) {
 	const patience = 100 * time.Millisecond
-	h := actorstest.NewHub(t, actors.Config{History: -1, Heartbeat: -1, FlushGap: -1, Observer: &panicObserver{}, PublishPatience: patience})
+	h := actorstest.NewHub(t, actors.Config{History: -1, Heartbeat: -1, FlushGap: -1, Observer: &actorstest.FailingChannel{Channel: "bad"}, PublishPatience: patience})
 	start := time.Now()
 	ended := make(chan error, 1)
 	go func() {

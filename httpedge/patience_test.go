@@ -2,7 +2,6 @@ package httpedge_test
 
 import (
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,24 +12,11 @@ import (
 	"github.com/squall-sse/squall/httpedge"
 )
 
-// failingChannel makes the channel actor of "bad" panic on its first event:
-// a bug in a channel actor.
-type failingChannel struct {
-	actorstest.NopObserver
-	fired atomic.Bool
-}
-
-func (o *failingChannel) Published(channel string) {
-	if channel == "bad" && o.fired.CompareAndSwap(false, true) {
-		panic("failingChannel: bad")
-	}
-}
-
 // A publish whose channel actor fails is answered 504 (outcome unknown)
 // within the hub's patience, not left waiting for as long as the client
 // waits; the hub keeps serving other channels and the failed one.
 func TestPublishToAFailedChannelIs504(t *testing.T) {
-	s := newHubServer(t, actors.Config{Observer: &failingChannel{}, PublishPatience: 100 * time.Millisecond}, httpedge.Config{})
+	s := newHubServer(t, actors.Config{Observer: &actorstest.FailingChannel{Channel: "bad"}, PublishPatience: 100 * time.Millisecond}, httpedge.Config{})
 	good := s.subscribe(t, "channel=good", nil)
 	start := time.Now()
 	r := do(t, "POST", s.srv.URL+"/publish", `{"channel":"bad","data":"x"}`, nil)

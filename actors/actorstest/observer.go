@@ -1,6 +1,7 @@
 package actorstest
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/squall-sse/squall/actors"
@@ -19,3 +20,19 @@ func (NopObserver) Flushed(int, time.Duration)      {}
 func (NopObserver) Dropped(int)                     {}
 func (NopObserver) Resumed(bool)                    {}
 func (NopObserver) ChannelsChanged(int)             {}
+
+// FailingChannel makes the channel actor of Channel panic on its first
+// event, as a bug in a channel actor would: for tests of what the hub does
+// when one fails.
+type FailingChannel struct {
+	NopObserver
+	Channel string
+	fired   atomic.Bool
+}
+
+// Published panics the first time an event is published on f.Channel.
+func (f *FailingChannel) Published(channel string) {
+	if channel == f.Channel && f.fired.CompareAndSwap(false, true) {
+		panic("actorstest: FailingChannel " + channel)
+	}
+}

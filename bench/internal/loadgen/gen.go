@@ -603,22 +603,26 @@ func (g *Gen) flat(d time.Duration, chans []int) *phase {
 	var wg sync.WaitGroup
 	for range g.cfg.Publishers {
 		wg.Go(func() {
-			for g.ctx.Err() == nil {
-				for g.expected.Load()-g.delivered.Load() > maxOut {
-					if time.Now().After(deadline) || g.ctx.Err() != nil {
-						return
-					}
-					time.Sleep(50 * time.Microsecond)
-				}
-				if time.Now().After(deadline) {
-					return
-				}
+			for g.waitRoom(maxOut, deadline) {
 				g.publishMeasured(chans[int(rr.Add(1)-1)%len(chans)])
 			}
 		})
 	}
 	wg.Wait()
 	return g.end(m, time.Now())
+}
+
+// waitRoom waits while more than limit deliveries are outstanding, and
+// reports whether the phase goes on (its deadline and the run's context
+// have not ended).
+func (g *Gen) waitRoom(limit int64, deadline time.Time) bool {
+	for g.expected.Load()-g.delivered.Load() > limit {
+		if time.Now().After(deadline) || g.ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	return g.ctx.Err() == nil && !time.Now().After(deadline)
 }
 
 // flatBatch is flat with n events per request, on the next n channels of
@@ -642,14 +646,7 @@ func (g *Gen) flatBatch(d time.Duration, chans []int, n int) *phase {
 				}
 				// With a window smaller than one batch, wait for an
 				// empty pipe rather than forever.
-				limit := max(0, maxOut-cost)
-				for g.expected.Load()-g.delivered.Load() > limit {
-					if time.Now().After(deadline) || g.ctx.Err() != nil {
-						return
-					}
-					time.Sleep(50 * time.Microsecond)
-				}
-				if time.Now().After(deadline) {
+				if !g.waitRoom(max(0, maxOut-cost), deadline) {
 					return
 				}
 				g.publishMeasuredBatch(chs)
