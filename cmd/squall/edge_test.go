@@ -125,17 +125,31 @@ func TestEdgeWiring(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "hi", string(ev.Data))
 
-	mresp, err := http.Get(base + "/metrics")
-	require.NoError(t, err)
-	metrics, err := io.ReadAll(mresp.Body)
-	mresp.Body.Close()
-	require.NoError(t, err)
-	for _, line := range []string{
+	// The connection actor counts a delivery once its write returns, which
+	// can be after the client has read the bytes: the counters are polled.
+	var metrics []byte
+	want := []string{
 		"squall_streams_open 1", "squall_events_published_total 1", "squall_events_delivered_total 1",
 		`squall_auth_failures_total{code="401"} 1`, `squall_auth_failures_total{code="403"} 1`,
 		`squall_limit_rejections_total{limit="streams_per_ip"} 1`, "squall_relay_up 1",
-	} {
-		assert.Contains(t, string(metrics), "\n"+line+"\n")
+	}
+	if !assert.Eventually(t, func() bool {
+		mresp, err := http.Get(base + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer mresp.Body.Close()
+		if metrics, err = io.ReadAll(mresp.Body); err != nil {
+			return false
+		}
+		for _, line := range want {
+			if !strings.Contains(string(metrics), "\n"+line+"\n") {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 10*time.Millisecond) {
+		t.Logf("metrics after one delivery:\n%s", metrics)
 	}
 
 	stop() // what SIGTERM does
