@@ -31,7 +31,9 @@ type channelActor struct {
 	subs []*Stream
 	idx  map[*Stream]int
 
-	seen        uint64 // routed messages handled, for the idle handshake
+	seen        uint64   // routed messages handled, for the idle handshake
+	routed      *routed  // the router's entry; nil for a private channel
+	mb          *mailbox // this actor's, closed at Stopping
 	lastPublish time.Time
 	timer       *time.Timer
 	self        *actor.PID
@@ -91,6 +93,16 @@ func newChannelActor(h *Hub, name string, private bool, budget *actor.PID) *chan
 	return a
 }
 
+// props spawns a with a mailbox it keeps, so that at Stopping it can settle
+// what it will never handle.
+func (a *channelActor) props() *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithMailbox(func() actor.Mailbox {
+		m := unboundedMailbox().(*mailbox)
+		a.mb = m
+		return m
+	}))
+}
+
 func (a *channelActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
@@ -118,6 +130,12 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	case *tickMsg:
 		a.tick(ctx)
 	case *actor.Stopping:
+		if a.routed != nil {
+			// Direct senders go through the router from now on, which
+			// spawns a fresh actor rather than send here.
+			a.routed.sent.Or(routedEnded)
+		}
+		a.mb.close(settleUnhandled)
 		if a.timer != nil {
 			a.timer.Stop()
 		}

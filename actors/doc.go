@@ -136,6 +136,16 @@
 // event. A failing connection actor's stream records [Shutdown] as its
 // close reason, as do the subscribers of a failing channel actor.
 //
+// Nothing sent to a channel actor that stops is left unanswered. The event
+// it fails on is the one whose outcome is unknown: its publisher hears so
+// once Config.PublishPatience runs out. What waits in its mailbox, what is
+// posted while it stops, and what reaches it as a dead letter once it has
+// left the registry, it will never handle: a publish is answered
+// [ErrChannelFailed] (not taken), a stream whose join it was is closed
+// with [Shutdown] like its subscribers, a presence query counts none. From
+// the moment it stops, direct senders go through the router, which spawns
+// a fresh actor for the channel.
+//
 // # Concurrency
 //
 // The router, channel and connection actors use Squall's own unbounded

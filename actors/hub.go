@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
 
 	"github.com/squall-sse/squall/sse"
 )
@@ -38,7 +39,8 @@ type Hub struct {
 	closed   atomic.Bool
 	shutOnce sync.Once
 	shutDone chan struct{}
-	patience *patience // nil: publishes wait until their context ends
+	patience *patience                 // nil: publishes wait until their context ends
+	dead     *eventstream.Subscription // settleDeadLetters
 
 	asyncCtx    context.Context // cancelled on Shutdown, for replay fetches
 	asyncCancel context.CancelFunc
@@ -76,6 +78,7 @@ func New(cfg Config) *Hub {
 	h.top = h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return top },
 		actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy)))
 	<-top.started
+	h.dead = h.settleDeadLetters()
 	return h
 }
 
@@ -341,6 +344,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
+		h.sys.EventStream.Unsubscribe(h.dead)
 		if h.ownSys {
 			h.sys.Shutdown()
 		}
@@ -444,6 +448,12 @@ func (r *router) stopIfEmpty(ctx actor.Context) {
 
 func (r *router) forward(ctx actor.Context, name string, msg any, create bool) {
 	c, ok := r.channels[name]
+	if ok && c.sent.Load()&routedEnded != 0 {
+		// Only a failed channel closes itself (see channelActor's
+		// Stopping); its goneMsg is on the way. The next actor takes this.
+		r.channelEnded(name)
+		ok = false
+	}
 	if !ok {
 		if !create || r.closing {
 			return
@@ -473,7 +483,9 @@ func (r *router) spawnChannel(ctx actor.Context, name string) *routed {
 	}
 	r.joined(name)
 	ch := newChannelActor(r.hub, name, false, r.budget)
-	c := &routed{pid: ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return ch }, actor.WithMailbox(unboundedMailbox)))}
+	c := &routed{}
+	ch.routed = c
+	c.pid = ctx.Spawn(ch.props())
 	r.channels[name] = c
 	r.hub.cfg.Observer.ChannelsChanged(len(r.channels))
 	return c

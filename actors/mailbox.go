@@ -31,6 +31,10 @@ type mailbox struct {
 	invoker    actor.MessageInvoker
 	dispatcher actor.Dispatcher
 	process    func()
+
+	// settle, once set by close, takes every user message instead of the
+	// queue: the actor will never handle one again.
+	settle func(any)
 }
 
 // unboundedMailbox is the actor.MailboxProducer of every Squall actor.
@@ -42,6 +46,11 @@ func unboundedMailbox() actor.Mailbox {
 
 func (m *mailbox) PostUserMessage(msg any) {
 	m.mu.Lock()
+	if settle := m.settle; settle != nil {
+		m.mu.Unlock()
+		settle(msg)
+		return
+	}
 	m.user.push(msg)
 	m.mu.Unlock()
 	m.userCount.Add(1)
@@ -54,6 +63,31 @@ func (m *mailbox) PostSystemMessage(msg any) {
 	m.mu.Unlock()
 	m.sysCount.Add(1)
 	m.schedule()
+}
+
+// close hands settle the user messages still queued and, from then on,
+// each one posted, in place of the actor, which is stopping. The check in
+// PostUserMessage and the queue's hand-over share the lock, so each message
+// is either handled by the actor or settled, once: none is left in a queue
+// nobody reads, as protoactor leaves a stopped actor's. What is sent once
+// the actor has left the registry goes to dead letters instead (see
+// Hub.settleDeadLetter).
+func (m *mailbox) close(settle func(any)) {
+	m.mu.Lock()
+	m.settle = settle
+	var left []any
+	for {
+		msg, ok := m.user.pop()
+		if !ok {
+			break
+		}
+		left = append(left, msg)
+	}
+	m.mu.Unlock()
+	m.userCount.Add(-int32(len(left)))
+	for _, msg := range left {
+		settle(msg)
+	}
 }
 
 func (m *mailbox) RegisterHandlers(invoker actor.MessageInvoker, dispatcher actor.Dispatcher) {

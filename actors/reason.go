@@ -62,6 +62,10 @@ var (
 	// a retry with the same idempotency key is safe, one without it may
 	// deliver the event twice.
 	ErrOutcomeUnknown = errors.New("actors: publish outcome unknown")
+	// ErrChannelFailed is wrapped by a publish error when the channel's
+	// actor stopped (a bug made it fail) before it took the event: the
+	// event was not taken, and a retry goes to a fresh actor.
+	ErrChannelFailed = errors.New("actors: channel failed")
 )
 
 func errorf(format string, args ...any) error {

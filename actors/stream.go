@@ -332,7 +332,7 @@ func (c *connActor) start(ctx actor.Context) {
 	c.s.pid = ctx.Self()
 	if c.direct {
 		ch := newChannelActor(c.s.hub, "", true, nil)
-		c.s.private = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return ch }, actor.WithMailbox(unboundedMailbox)))
+		c.s.private = ctx.Spawn(ch.props())
 		ctx.Send(c.s.private, &joinMsg{s: c.s})
 	}
 	c.opened <- nil

@@ -117,3 +117,64 @@ func TestPublishToAFailedChannelEndsInTime(t *testing.T) {
 	_, err := h.Publish(context.Background(), "bad", sse.Event{Data: []byte("again")})
 	require.NoError(t, err)
 }
+
+// TestFailedChannelSettlesWhatItQueued: what waits in a channel actor's
+// mailbox when it fails is answered at once, not dropped with the actor. A
+// queued publish was certainly not taken (ErrChannelFailed, long before
+// its patience), a stream whose join was queued is closed so that it
+// reconnects (before, it stayed open and heard nothing from the channel),
+// and a presence query counts none. The one event the actor was handling
+// is still only "unknown"; the channel then serves again.
+func TestFailedChannelSettlesWhatItQueued(t *testing.T) {
+	fail := &actorstest.FailingChannel{Channel: "bad", Held: make(chan struct{}), Release: make(chan struct{})}
+	h := actorstest.NewHub(t, actors.Config{History: -1, Heartbeat: -1, FlushGap: -1, Observer: fail, PublishPatience: time.Minute})
+	subscriber, err := h.Open(&timedWriter{header: http.Header{}}, actors.StreamOptions{Channels: []string{"bad"}})
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	failing := make(chan error, 1)
+	go func() {
+		_, err := h.Publish(ctx, "bad", sse.Event{Data: []byte("fails")})
+		failing <- err
+	}()
+	<-fail.Held
+	queuedAt := actors.SentTo(h, "bad")
+
+	joiner, err := h.Open(&timedWriter{header: http.Header{}}, actors.StreamOptions{Channels: []string{"bad"}})
+	require.NoError(t, err)
+	queued := make(chan error, 1)
+	go func() {
+		_, err := h.Publish(ctx, "bad", sse.Event{Data: []byte("queued")})
+		queued <- err
+	}()
+	counted := make(chan int, 1)
+	go func() {
+		n, err := h.Subscribers(ctx, "bad")
+		assert.NoError(t, err)
+		counted <- n
+	}()
+	require.Eventually(t, func() bool { return actors.SentTo(h, "bad") == queuedAt+3 }, 5*time.Second, time.Millisecond,
+		"the join, the publish and the query reach the channel")
+	close(fail.Release)
+
+	err = <-queued
+	require.ErrorIs(t, err, actors.ErrChannelFailed)
+	assert.NotErrorIs(t, err, actors.ErrOutcomeUnknown, "certainly not taken")
+	assert.Equal(t, 0, <-counted)
+	for _, s := range []*actors.Stream{joiner, subscriber} {
+		select {
+		case <-s.Done():
+			assert.Equal(t, actors.Shutdown, s.Reason())
+		case <-time.After(5 * time.Second):
+			t.Fatal("a stream of the failed channel stayed open")
+		}
+	}
+	cancel()
+	require.ErrorIs(t, <-failing, actors.ErrOutcomeUnknown, "the event it was handling may have been taken")
+
+	w := openTimed(t, h, actors.StreamOptions{Channels: []string{"bad"}})
+	_, err = h.Publish(context.Background(), "bad", sse.Event{Data: []byte("again")})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return strings.Contains(dataOf(w), "again") }, 5*time.Second, time.Millisecond)
+}

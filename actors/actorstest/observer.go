@@ -27,12 +27,20 @@ func (NopObserver) ChannelsChanged(int)             {}
 type FailingChannel struct {
 	NopObserver
 	Channel string
-	fired   atomic.Bool
+	// Held, when set, is closed once the failing event is in the channel
+	// actor, and the actor then waits for Release to close before it
+	// panics: a test queues messages behind the failure meanwhile.
+	Held, Release chan struct{}
+	fired         atomic.Bool
 }
 
 // Published panics the first time an event is published on f.Channel.
 func (f *FailingChannel) Published(channel string) {
 	if channel == f.Channel && f.fired.CompareAndSwap(false, true) {
+		if f.Held != nil {
+			close(f.Held)
+			<-f.Release
+		}
 		panic("actorstest: FailingChannel " + channel)
 	}
 }
