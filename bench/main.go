@@ -9,6 +9,7 @@ const usage = `usage:
   go run ./bench [flags] [scenario ...]   build squall, run the scenarios against it and the baseline, print the table
   go run ./bench loadgen [flags]          the load generator alone, against running servers (prints JSON)
   go run ./bench baseline [flags]         the baseline SSE server alone
+  go run ./bench floor [flags]            a bare write loop, the floor under the scale scenario's CPU per delivery
 
 scenarios: fanout, many-channels, slow-consumer, reconnect-storm, cluster, capacity, scale (default: all)
 run "go run ./bench -h", "go run ./bench loadgen -h" or "go run ./bench baseline -h" for the flags.
@@ -24,6 +25,8 @@ func main() {
 			os.Exit(baselineMain(args[1:]))
 		case "scale-gen":
 			os.Exit(scaleGenMain(args[1:]))
+		case "floor":
+			os.Exit(floorMain(args[1:]))
 		case "run":
 			args = args[1:]
 		case "help":
