@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -23,19 +24,42 @@ const MaxPublishDepth = 64
 // publishFields are the members of a publish body, matched exactly:
 // encoding/json alone would also take "Channel" or "DATA", so that a body
 // with "channel" and "Channel" would carry two channels.
-var publishFields = fieldSet{names: map[string]bool{"channel": true, "data": true, "event": true, "id": true, "retry": true},
-	list: "channel, data, event, id and retry"}
+var publishFields = newFieldSet("channel", "data", "event", "id", "retry")
 
 // batchFields are the members of an event in POST /publish/batch: those of
 // a publish body, and its idempotency key.
-var batchFields = fieldSet{names: map[string]bool{"channel": true, "data": true, "event": true, "id": true, "retry": true, "idempotency_key": true},
-	list: "channel, data, event, id, retry and idempotency_key"}
+var batchFields = newFieldSet("channel", "data", "event", "id", "retry", "idempotency_key")
 
 // fieldSet is the members a body may have, and how an error lists them.
 type fieldSet struct {
-	names map[string]bool
+	// names maps each member to itself: looked up with the body's bytes,
+	// it gives the member's name without making a string of them.
+	names map[string]string
 	list  string
 }
+
+func newFieldSet(names ...string) fieldSet {
+	f := fieldSet{names: map[string]string{}}
+	for i, n := range names {
+		f.names[n] = n
+		switch {
+		case i == 0:
+		case i == len(names)-1:
+			f.list += " and "
+		default:
+			f.list += ", "
+		}
+		f.list += n
+	}
+	return f
+}
+
+// decoders are the publish bodies' JSON decoders, reset for each body: a
+// new one is the largest allocation of a publish's parse.
+var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(noBody) }}
+
+// noBody is what a pooled decoder reads between bodies; it is never read.
+var noBody = bytes.NewReader(nil)
 
 // parsePublishBody reads a publish body in one pass, refusing what
 // encoding/json would accept with a guess: invalid UTF-8 (it would replace
@@ -56,7 +80,13 @@ func parsePublishBody(raw []byte, fields fieldSet) (publishBody, error) {
 	if !utf8.Valid(raw) {
 		return b, errors.New("body is not valid UTF-8")
 	}
-	d := jsontext.NewDecoder(bytes.NewReader(raw))
+	// A decoder over a bytes.Buffer reads its bytes in place, with no copy.
+	d := decoders.Get().(*jsontext.Decoder)
+	d.Reset(bytes.NewBuffer(raw))
+	defer func() {
+		d.Reset(noBody) // let go of raw
+		decoders.Put(d)
+	}()
 	malformed := func(err error) (publishBody, error) {
 		return publishBody{}, fmt.Errorf("malformed JSON body: %w", err)
 	}
@@ -68,13 +98,18 @@ func parsePublishBody(raw []byte, fields fieldSet) (publishBody, error) {
 	case 'n':
 	case '{':
 		for d.PeekKind() == '"' {
-			name, err := d.ReadToken()
+			quoted, err := d.ReadValue()
 			if err != nil {
 				return malformed(err)
 			}
-			field := name.String()
-			if !fields.names[field] {
-				return publishBody{}, fmt.Errorf("unknown field %q: a publish body has %s", field, fields.list)
+			var nameBuf [32]byte
+			name, err := jsontext.AppendUnquote(nameBuf[:0], quoted)
+			if err != nil {
+				return malformed(err)
+			}
+			field, ok := fields.names[string(name)]
+			if !ok {
+				return publishBody{}, fmt.Errorf("unknown field %q: a publish body has %s", name, fields.list)
 			}
 			if field == "data" || field == "retry" {
 				v, err := d.ReadValue()

@@ -34,7 +34,7 @@ func twoPass(raw []byte) (publishBody, error) {
 			return b, errors.New("too deep")
 		}
 		if depth == 1 && tok.Kind() == '"' {
-			if kind, n := d.StackIndex(1); kind == '{' && n%2 == 1 && !publishFields.names[tok.String()] {
+			if kind, n := d.StackIndex(1); kind == '{' && n%2 == 1 && publishFields.names[tok.String()] == "" {
 				return b, errors.New("unknown field")
 			}
 		}

@@ -390,11 +390,15 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		writeBusy(w, http.StatusServiceUnavailable, time.Second, "event not accepted: "+err.Error())
 		return
 	}
-	if p.Duplicate {
-		writeJSON(w, http.StatusAccepted, map[string]any{"id": p.ID, "duplicate": true})
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"id": p.ID})
+	writeJSON(w, http.StatusAccepted, acceptedAnswer{Duplicate: p.Duplicate, ID: p.ID})
+}
+
+// acceptedAnswer is the body of a 202: a struct rather than a map, which
+// encoding/json would sort and box on every publish. The fields keep the
+// map's order.
+type acceptedAnswer struct {
+	Duplicate bool   `json:"duplicate,omitempty"`
+	ID        string `json:"id"`
 }
 
 // publishAdmitted answers what refuses a publish request before its body

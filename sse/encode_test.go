@@ -282,3 +282,20 @@ func TestAppendEventDoesNotAllocate(t *testing.T) {
 	})
 	assert.Zero(t, allocs, "AppendEvent into a reused buffer")
 }
+
+// The fast path for plain JSON strings must say exactly what
+// json.Unmarshal says whenever it answers.
+func FuzzPlainJSONString(f *testing.F) {
+	for _, s := range []string{`"hello"`, `""`, `"a\"b"`, `"a\nb"`, "\"a\x01b\"", "\"\xff\"", `"é ✓"`, `"unterminated`, `"`, `"a"b"`, `"\u00e9"`, "\"a\u2028b\""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, q []byte) {
+		inner, ok := plainJSONString(q)
+		if !ok {
+			return
+		}
+		var s string
+		require.NoError(t, json.Unmarshal(q, &s), "plainJSONString took %q", q)
+		assert.Equal(t, s, string(inner))
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is one SSE message.
@@ -131,9 +132,29 @@ func MarshalData(v any) ([]byte, error) {
 	return b[:len(b)-1], nil // Encode always ends with '\n'
 }
 
+// plainJSONString returns the contents of q, a quoted JSON string with no
+// escape, no control character and valid UTF-8: what json.Unmarshal would
+// return for it, without its decoder's allocations. Publish bodies are
+// mostly such strings.
+func plainJSONString(q []byte) ([]byte, bool) {
+	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
+		return nil, false
+	}
+	inner := q[1 : len(q)-1]
+	for _, c := range inner {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return nil, false
+		}
+	}
+	return inner, utf8.Valid(inner)
+}
+
 func marshalRaw(raw json.RawMessage) ([]byte, error) {
 	trimmed := bytes.TrimLeft(raw, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '"' {
+		if inner, ok := plainJSONString(bytes.TrimRight(trimmed, " \t\r\n")); ok {
+			return bytes.Clone(inner), nil
+		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return nil, fmt.Errorf("sse: marshal data: %w", err)
