@@ -77,8 +77,9 @@ type Config struct {
 	// FinalDrain bounds the last wait, before the streams close, for
 	// deliveries that phases stopped waiting for. Zero means 20s.
 	FinalDrain time.Duration
-	// CPUProfile, when set, is a file to which the fanout flat-out phase
-	// saves a CPU profile of the first server (needs /debug/pprof).
+	// CPUProfile, when set, is a file to which the first flat-out phase of
+	// fanout or many-channels saves a CPU profile of the first server
+	// (needs /debug/pprof).
 	CPUProfile string
 	// HeapProfile, when set, is a file to which fanout saves a heap profile
 	// of the first server while its streams are idle (needs /debug/pprof).

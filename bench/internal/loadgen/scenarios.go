@@ -271,7 +271,11 @@ func (g *Gen) manyChannels(r *Result) error {
 	}
 	q := g.fixedRate(cfg.Rate, cfg.Duration, chans, nil)
 	g.rateMetrics(r, cfg.Rate, fmt.Sprintf("@ %.0f ev/s over %d channels", cfg.Rate, nch), q)
+	prof := g.startProfile(cfg.Duration)
 	p := g.flat(cfg.Duration, chans)
+	if err := prof(); err != nil {
+		r.notef("CPU profile: %v", err)
+	}
 	g.flatMetrics(r, "flat out", p)
 	if cfg.Batch > 1 {
 		// The same work in fewer requests: what the request overhead,
