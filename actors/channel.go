@@ -135,7 +135,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 			// spawns a fresh actor rather than send here.
 			a.routed.sent.Or(routedEnded)
 		}
-		a.mb.close(settleUnhandled)
+		a.mb.close(a.hub.settleUnhandled)
 		if a.timer != nil {
 			a.timer.Stop()
 		}

@@ -141,7 +141,8 @@
 // once Config.PublishPatience runs out. What waits in its mailbox, what is
 // posted while it stops, and what reaches it as a dead letter once it has
 // left the registry, it will never handle: a publish is answered
-// [ErrChannelFailed] (not taken), a stream whose join it was is closed
+// [ErrChannelFailed] (not taken; [ErrClosed] once the hub is closing,
+// or for a direct stream's own channel), a stream whose join it was is closed
 // with [Shutdown] like its subscribers, a presence query counts none. From
 // the moment it stops, direct senders go through the router, which spawns
 // a fresh actor for the channel.

@@ -71,7 +71,7 @@ func (m *mailbox) PostSystemMessage(msg any) {
 // is either handled by the actor or settled, once: none is left in a queue
 // nobody reads, as protoactor leaves a stopped actor's. What is sent once
 // the actor has left the registry goes to dead letters instead (see
-// Hub.settleDeadLetter).
+// Hub.settleDeadLetters).
 func (m *mailbox) close(settle func(any)) {
 	m.mu.Lock()
 	m.settle = settle

@@ -17,11 +17,13 @@ import (
 // channel's subscribers (Shutdown), so that its client reconnects and
 // resumes instead of waiting on a channel that never feeds it; a presence
 // query counts none, which is what is left.
-func settleUnhandled(msg any) {
+func (h *Hub) settleUnhandled(msg any) {
 	switch m := msg.(type) {
 	case *publishMsg:
-		err := ErrClosed // a direct stream's own channel: the stream ended
-		if m.channel != "" {
+		// A direct stream's own channel stops with its stream, and every
+		// channel with the hub: ErrClosed. Otherwise the channel failed.
+		err := ErrClosed
+		if m.channel != "" && !h.closed.Load() {
 			err = fmt.Errorf("%w: channel %q stopped before it took the event", ErrChannelFailed, m.channel)
 		}
 		m.reply <- publishReply{err: err}
@@ -41,7 +43,7 @@ func (h *Hub) settleDeadLetters() *eventstream.Subscription {
 	prefix := h.top.Id + "/"
 	return h.sys.EventStream.Subscribe(func(ev any) {
 		if dl, ok := ev.(*actor.DeadLetterEvent); ok && dl.PID != nil && strings.HasPrefix(dl.PID.Id, prefix) {
-			settleUnhandled(dl.Message)
+			h.settleUnhandled(dl.Message)
 		}
 	})
 }
