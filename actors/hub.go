@@ -456,6 +456,9 @@ func (r *router) forward(ctx actor.Context, name string, msg any, create bool) {
 	}
 	if !ok {
 		if !create || r.closing {
+			// Nobody will handle it: a presence query for a channel that
+			// just failed still gets its answer (none).
+			r.hub.settleUnhandled(msg)
 			return
 		}
 		c = r.spawnChannel(ctx, name)

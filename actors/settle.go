@@ -9,8 +9,8 @@ import (
 )
 
 // settleUnhandled answers, in place of a channel actor, a message it will
-// never handle: one still queued when it stopped, one posted after, or one
-// that went to dead letters. The event of such a publish was certainly not
+// never handle: one still queued when it stopped, one posted after, one
+// that went to dead letters, or one the router has no actor for. The event of such a publish was certainly not
 // taken, so its publisher is told at once rather than when its patience
 // runs out (ErrOutcomeUnknown is for the one message the actor was
 // handling when it failed). A stream whose join is lost is closed like the
