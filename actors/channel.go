@@ -97,7 +97,7 @@ func newChannelActor(h *Hub, name string, private bool, budget *actor.PID) *chan
 // what it will never handle.
 func (a *channelActor) props() *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithMailbox(func() actor.Mailbox {
-		m := unboundedMailbox().(*mailbox)
+		m := a.hub.newMailbox()
 		a.mb = m
 		return m
 	}))

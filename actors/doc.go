@@ -151,7 +151,11 @@
 //
 // The router, channel and connection actors use Squall's own unbounded
 // mailbox, which binds its run function once so that waking an idle actor
-// does not allocate. Timers only send a message; all state changes happen in
+// does not allocate. A woken actor's turn runs on one of the hub's
+// workers, goroutines kept between turns (at most 128 idle per hub), or on
+// a new goroutine when none is idle: a turn never waits for a worker, so
+// a connection actor stuck in a write holds up nobody else's. Timers only
+// send a message; all state changes happen in
 // Receive. Every message type implements IgnoreDeadLetterLogging. Failing
 // actors of the hub are stopped, not restarted (the relay aside, see the
 // tree): a channel that stops closes its
@@ -203,6 +207,7 @@
 // supervisor send every open stream a jittered "retry:" hint and close it;
 // past its deadline, the streams left are stopped. [Hub.Shutdown] drains,
 // then has each supervisor stop its children and then itself, from the
-// hub actor down, and stops the actor system if the hub created it. A
+// hub actor down, stops the actor system if the hub created it, and ends
+// the hub's idle workers. A
 // system passed in through [Config].System is left running.
 package actors

@@ -41,6 +41,7 @@ type Hub struct {
 	shutDone chan struct{}
 	patience *patience                 // nil: publishes wait until their context ends
 	dead     *eventstream.Subscription // settleDeadLetters
+	workers  *workerPool               // run every turn of the hub's actors
 
 	asyncCtx    context.Context // cancelled on Shutdown, for replay fetches
 	asyncCancel context.CancelFunc
@@ -50,7 +51,7 @@ type Hub struct {
 // New starts a hub.
 func New(cfg Config) *Hub {
 	cfg = cfg.withDefaults()
-	h := &Hub{cfg: cfg, sys: cfg.System, shutDone: make(chan struct{}), chans: map[string]*routed{}}
+	h := &Hub{cfg: cfg, sys: cfg.System, shutDone: make(chan struct{}), chans: map[string]*routed{}, workers: newWorkerPool()}
 	if cfg.Cluster == nil {
 		h.patience = newPatience(cfg.PublishPatience)
 	}
@@ -73,10 +74,10 @@ func New(cfg Config) *Hub {
 	}
 	h.asyncCtx, h.asyncCancel = context.WithCancel(context.Background())
 	// A connection actor supervises a direct stream's own channel.
-	h.props = actor.PropsFromProducer(nil, actor.WithMailbox(unboundedMailbox), actor.WithSupervisor(stopStrategy))
+	h.props = actor.PropsFromProducer(nil, actor.WithMailbox(h.mailboxes), actor.WithSupervisor(stopStrategy))
 	top := &hubActor{h: h, started: make(chan struct{}), adopted: map[string]*actor.PID{}}
 	h.top = h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return top },
-		actor.WithMailbox(unboundedMailbox), actor.WithGuardian(stopStrategy)))
+		actor.WithMailbox(h.mailboxes), actor.WithGuardian(stopStrategy)))
 	<-top.started
 	h.dead = h.settleDeadLetters()
 	return h
@@ -348,6 +349,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		if h.ownSys {
 			h.sys.Shutdown()
 		}
+		h.workers.stop()
 	})
 	return err
 }
@@ -482,7 +484,7 @@ func (r *router) spawnChannel(ctx actor.Context, name string) *routed {
 	cfg := &r.hub.cfg
 	if r.budget == nil && cfg.Cluster == nil && cfg.History > 0 && cfg.HistoryBudget > 0 {
 		b := newBudgetActor(cfg.HistoryBudget, r.hub.hobs)
-		r.budget = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return b }, actor.WithMailbox(unboundedMailbox)))
+		r.budget = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return b }, actor.WithMailbox(r.hub.mailboxes)))
 	}
 	r.joined(name)
 	ch := newChannelActor(r.hub, name, false, r.budget)

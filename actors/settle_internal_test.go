@@ -34,9 +34,17 @@ func TestPublishToAGoneChannelIsSettledOnce(t *testing.T) {
 
 	_, err := h.Publish(ctx, "kept", sse.Event{Data: []byte("one")})
 	require.NoError(t, err)
-	h.chansMu.RLock()
-	pid := h.chans["kept"].pid
-	h.chansMu.RUnlock()
+	// The router publishes the channel after it forwarded the publish, so
+	// the answer can come first.
+	var pid *actor.PID
+	require.Eventually(t, func() bool {
+		h.chansMu.RLock()
+		defer h.chansMu.RUnlock()
+		if c := h.chans["kept"]; c != nil {
+			pid = c.pid
+		}
+		return pid != nil
+	}, 5*time.Second, time.Millisecond)
 	stopChild(sys, pid)
 	require.Eventually(t, func() bool { _, alive := sys.ProcessRegistry.Get(pid); return !alive }, 5*time.Second, time.Millisecond)
 

@@ -63,9 +63,9 @@ func (a *hubActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		h := a.h
 		h.streams = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return &streamsActor{hub: h, open: map[string]*Stream{}} },
-			actor.WithMailbox(unboundedMailbox), actor.WithSupervisor(stopStrategy)))
+			actor.WithMailbox(h.mailboxes), actor.WithSupervisor(stopStrategy)))
 		h.router = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return &router{hub: h, channels: map[string]*routed{}} },
-			actor.WithMailbox(unboundedMailbox), actor.WithSupervisor(stopStrategy)))
+			actor.WithMailbox(h.mailboxes), actor.WithSupervisor(stopStrategy)))
 		close(a.started)
 	case *spawnChild:
 		if a.closing != nil {

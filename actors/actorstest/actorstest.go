@@ -6,6 +6,8 @@ package actorstest
 import (
 	"context"
 	"log/slog"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,4 +68,44 @@ func RequireNoStreams(t testing.TB, h *actors.Hub) {
 	t.Helper()
 	require.Eventually(t, func() bool { return h.OpenStreams() == 0 && h.Channels() == 0 },
 		5*time.Second, 5*time.Millisecond, "streams or channels left: %d streams, %d channels", h.OpenStreams(), h.Channels())
+}
+
+// BusyGoroutines is runtime.NumGoroutine without the goroutines that hubs
+// keep waiting for work between actor turns: a bounded number per hub,
+// not per stream or channel, so a test that counts goroutines to find a
+// leak must not count them.
+func BusyGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	busy := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if !idleWorker(g) {
+			busy++
+		}
+	}
+	return busy
+}
+
+// idleWorker reports whether the goroutine dump g is of a hub's worker
+// waiting for a turn: blocked in a receive whose first frame outside the
+// runtime is the pool's loop.
+func idleWorker(g string) bool {
+	lines := strings.Split(g, "\n")
+	if len(lines) < 2 || !strings.Contains(lines[0], "[chan receive") {
+		return false
+	}
+	for _, l := range lines[1:] {
+		if strings.HasPrefix(l, "\t") || strings.HasPrefix(l, "runtime.") {
+			continue
+		}
+		return strings.HasPrefix(l, "github.com/squall-sse/squall/actors.(*workerPool).work(")
+	}
+	return false
 }
