@@ -154,7 +154,11 @@
 // does not allocate. A woken actor's turn runs on one of the hub's
 // workers, goroutines kept between turns (at most 128 idle per hub), or on
 // a new goroutine when none is idle: a turn never waits for a worker, so
-// a connection actor stuck in a write holds up nobody else's. Timers only
+// a connection actor stuck in a write holds up nobody else's. A publish
+// that finds its channel actor idle runs the actor's turn for it on the
+// publisher's own goroutine (it only queues frames and wakes connection
+// actors), which spares two goroutine switches per publish; the turn is
+// still the actor's one at a time, through its mailbox. Timers only
 // send a message; all state changes happen in
 // Receive. Every message type implements IgnoreDeadLetterLogging. Failing
 // actors of the hub are stopped, not restarted (the relay aside, see the
@@ -177,7 +181,7 @@
 //   - Hub.chansMu, one per hub: the router's published map from channel
 //     name to channel actor, written only by the router (a channel is
 //     added after the message that spawned it was sent, and removed when
-//     it ends) and read by Hub.routeTo for one lookup, so that a publish
+//     it ends) and read by Hub.direct for one lookup, so that a publish
 //     or a join skips the router's hop. What keeps an idle channel's stop
 //     safe is an atomic count per channel (routed.sent) of what was sent
 //     to it, by the router or straight: the router stops a channel only if

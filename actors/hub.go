@@ -127,23 +127,48 @@ func (h *Hub) PublishChecked(ctx context.Context, c Checked, key string) (Publis
 		}
 		return h.cfg.Cluster.PublishChecked(ctx, c, key)
 	}
-	return h.request(ctx, h.routeTo(c.channel), &publishMsg{channel: c.channel, ev: c.ev, key: key, trace: c.trace})
+	m := &publishMsg{channel: c.channel, ev: c.ev, key: key, trace: c.trace}
+	if d := h.direct(c.channel); d != nil {
+		return h.requestInline(ctx, d.mb, m)
+	}
+	return h.request(ctx, h.router, m)
 }
 
-// routeTo is where a publish or a join for channel goes: straight to its
-// channel actor when the router has published one that has not ended,
-// counted as the router counts what it forwards; otherwise to the router,
-// which spawns the channel or finds the new one. Skipping the router's
-// hop saves a goroutine wake-up per publish and the router's queue, which
-// under a fan-out waits behind every woken connection actor.
+// routeTo is where a join for channel goes: straight to its channel actor
+// when the router has published one that has not ended (see direct),
+// otherwise to the router, which spawns the channel or finds the new one.
 func (h *Hub) routeTo(channel string) *actor.PID {
+	if c := h.direct(channel); c != nil {
+		return c.pid
+	}
+	return h.router
+}
+
+// direct is the channel actor of channel, counted as the router counts
+// what it forwards, for a message about to be sent to it; nil when the
+// message must go through the router. Skipping the router's hop saves a
+// goroutine wake-up per publish and the router's queue, which under a
+// fan-out waits behind every woken connection actor.
+func (h *Hub) direct(channel string) *routed {
 	h.chansMu.RLock()
 	c := h.chans[channel]
 	h.chansMu.RUnlock()
 	if c != nil && c.enter() {
-		return c.pid
+		return c
 	}
-	return h.router
+	return nil
+}
+
+// requestInline is request for a channel actor found in the registry: its
+// mailbox runs the publish on this goroutine when the actor is idle (see
+// mailbox.postAndRun), so the answer is there when it returns.
+func (h *Hub) requestInline(ctx context.Context, mb *mailbox, m *publishMsg) (Published, error) {
+	if h.closed.Load() {
+		return Published{}, ErrClosed
+	}
+	m.reply = replies.Get().(chan publishReply)
+	mb.postAndRun(m)
+	return h.await(ctx, m)
 }
 
 var replies = sync.Pool{New: func() any { return make(chan publishReply, 1) }}
@@ -154,6 +179,11 @@ func (h *Hub) request(ctx context.Context, to *actor.PID, m *publishMsg) (Publis
 	}
 	m.reply = replies.Get().(chan publishReply)
 	h.sys.Root.Send(to, m)
+	return h.await(ctx, m)
+}
+
+// await waits for the answer to m, sent.
+func (h *Hub) await(ctx context.Context, m *publishMsg) (Published, error) {
 	tick, ticks := h.patience.current(), 0
 	for {
 		select {
@@ -355,7 +385,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 }
 
 // router owns the map from channel name to channel actor. Every message for
-// a channel goes through it or is counted as if it did (Hub.routeTo), which
+// a channel goes through it or is counted as if it did (Hub.direct), which
 // is what makes stopping an idle channel safe: the router stops a channel
 // only when the channel has handled all that was sent to it.
 type router struct {
@@ -369,8 +399,9 @@ type router struct {
 
 type routed struct {
 	pid *actor.PID
+	mb  *mailbox // pid's
 	// sent counts the routed messages sent to the channel actor, by the
-	// router and by those that go straight to it (Hub.routeTo); the
+	// router and by those that go straight to it (Hub.direct); the
 	// channel counts them as seen. routedEnded is set, by the router
 	// alone, when the channel ends: from then on nobody sends it anything
 	// counted, so a stop decided on a count cannot lose a message.
@@ -491,6 +522,7 @@ func (r *router) spawnChannel(ctx actor.Context, name string) *routed {
 	c := &routed{}
 	ch.routed = c
 	c.pid = ctx.Spawn(ch.props())
+	c.mb = ch.mb
 	r.channels[name] = c
 	r.hub.cfg.Observer.ChannelsChanged(len(r.channels))
 	return c

@@ -52,16 +52,24 @@ func (h *Hub) newMailbox() *mailbox {
 func (h *Hub) mailboxes() actor.Mailbox { return h.newMailbox() }
 
 func (m *mailbox) PostUserMessage(msg any) {
+	if m.queue(msg) {
+		m.schedule()
+	}
+}
+
+// queue queues msg for the actor, or settles it if the actor is stopping
+// and returns false.
+func (m *mailbox) queue(msg any) bool {
 	m.mu.Lock()
 	if settle := m.settle; settle != nil {
 		m.mu.Unlock()
 		settle(msg)
-		return
+		return false
 	}
 	m.user.push(msg)
 	m.mu.Unlock()
 	m.userCount.Add(1)
-	m.schedule()
+	return true
 }
 
 func (m *mailbox) PostSystemMessage(msg any) {
@@ -70,6 +78,29 @@ func (m *mailbox) PostSystemMessage(msg any) {
 	m.mu.Unlock()
 	m.sysCount.Add(1)
 	m.schedule()
+}
+
+// postAndRun is PostUserMessage for a sender that would only wait for the
+// actor's answer (a publish from an HTTP handler): when the actor is idle,
+// the sender's goroutine runs the turn itself, instead of handing it to a
+// worker and sleeping until the answer comes back, two goroutine switches
+// per publish. The turn handles this one message (and the system messages
+// queued before it), so the sender is held up by its own message only;
+// anything queued by then goes to a worker as usual. Only for messages
+// whose handling never blocks: a channel actor's publish queues frames and
+// wakes connection actors, it writes nothing.
+func (m *mailbox) postAndRun(msg any) {
+	if !m.queue(msg) {
+		return
+	}
+	if !m.running.CompareAndSwap(false, true) {
+		return // a turn is on: it will get to msg
+	}
+	m.run(1)
+	m.running.Store(false)
+	if m.pending() {
+		m.schedule()
+	}
 }
 
 // close hands settle the user messages still queued and, from then on,
@@ -117,15 +148,18 @@ func (m *mailbox) newWorker() { m.workers.work(m.process) }
 func (m *mailbox) processMessages() {
 	growStack(0)
 	for {
-		m.run()
+		m.run(0)
 		m.running.Store(false)
 		// A message posted between the last pop and the store above saw
 		// running == true and did not schedule: pick it up here.
-		pending := m.sysCount.Load() > 0 || (!m.suspended.Load() && m.userCount.Load() > 0)
-		if !pending || !m.running.CompareAndSwap(false, true) {
+		if !m.pending() || !m.running.CompareAndSwap(false, true) {
 			return
 		}
 	}
+}
+
+func (m *mailbox) pending() bool {
+	return m.sysCount.Load() > 0 || (!m.suspended.Load() && m.userCount.Load() > 0)
 }
 
 // growStack grows the stack of the goroutine about to run a turn to what a
@@ -164,7 +198,9 @@ func (m *mailbox) pop(q *queue, n *atomic.Int32) (any, bool) {
 	return msg, ok
 }
 
-func (m *mailbox) run() {
+// run handles the queued messages, system ones first, until none is left
+// or, when limit is above zero, limit user messages have been handled.
+func (m *mailbox) run(limit int) {
 	var msg any
 	defer func() {
 		if r := recover(); r != nil {
@@ -196,6 +232,9 @@ func (m *mailbox) run() {
 			return
 		}
 		m.invoker.InvokeUserMessage(msg)
+		if limit--; limit == 0 {
+			return
+		}
 	}
 }
 

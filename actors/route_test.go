@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/squall-sse/squall/actors"
@@ -71,5 +72,55 @@ func TestDirectRoutingLosesNothingWhileChannelsStop(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		require.NoError(t, err, "a publish was lost")
+	}
+}
+
+// Publishers that find the channel actor idle run its turn on their own
+// goroutine (mailbox.postAndRun); many at once on one channel must still
+// be handled one at a time, in one order that every subscriber sees, each
+// publisher's events in the order it published them, none lost or doubled.
+func TestConcurrentPublishersShareOneOrder(t *testing.T) {
+	h := actorstest.NewHub(t, actors.Config{History: 16, Heartbeat: -1, MaxQueueFrames: -1, MaxQueueBytes: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const publishers, each = 8, 200
+	var writers []*timedWriter
+	for range 2 {
+		w := &timedWriter{header: http.Header{}}
+		_, err := h.Open(w, actors.StreamOptions{Channels: []string{"hot"}})
+		require.NoError(t, err)
+		writers = append(writers, w)
+	}
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Go(func() {
+			for i := range each {
+				_, err := h.Publish(ctx, "hot", sse.Event{Data: fmt.Appendf(nil, "%d-%d", p, i)})
+				if !assert.NoError(t, err) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	seen := func(w *timedWriter) []string {
+		var all []string
+		for _, wr := range w.snapshot() {
+			all = append(all, wr.datas()...)
+		}
+		return all
+	}
+	for _, w := range writers {
+		require.Eventually(t, func() bool { return len(seen(w)) >= publishers*each }, 10*time.Second, time.Millisecond)
+	}
+	order := seen(writers[0])
+	require.Equal(t, order, seen(writers[1]), "both subscribers see one order")
+	next := make([]int, publishers)
+	for _, d := range order {
+		var p, i int
+		_, err := fmt.Sscanf(d, "%d-%d", &p, &i)
+		require.NoError(t, err)
+		require.Equal(t, next[p], i, "publisher %d's events in its order, once each", p)
+		next[p]++
 	}
 }
