@@ -15,8 +15,9 @@
 // stream, whatever its size. A connection actor that falls behind (woken
 // for one frame, it finds more queued when it runs) writes events at most
 // once per Config.FlushGap for a while: one that wrote events less than a
-// gap ago waits for the rest of it (a time.AfterFunc sends it the
-// wake-up), which keeps its outbox marked as woken meanwhile, so a stream
+// gap ago waits for the rest of it (the hub's gap clock, one timer per
+// millisecond that has streams due rather than one per stream, sends it
+// the wake-up), which keeps its outbox marked as woken meanwhile, so a stream
 // under a rate the process cannot serve with a write per event writes once
 // per gap instead. A stream that keeps up writes each event at once
 // (Config.FixedFlushGap makes every stream wait out the gap).
@@ -192,6 +193,10 @@
 //     publish made after Open (or once the client sees the headers)
 //     queues behind it even if the router publishes the channel
 //     meanwhile.
+//   - gapClock.mu, one per hub: taken by a connection actor asking for
+//     the wake-up that ends its flush gap, by the clock's timer taking
+//     the streams due at a tick (it sends their wake-ups after releasing
+//     it), and by Hub.Shutdown stopping the clock.
 //   - Stream.cutMu, one per stream: taken by kill's cut (a channel actor
 //     interrupting a slow consumer's write by moving its deadline) and by
 //     end (the connection actor, once stopped), so that a cut never

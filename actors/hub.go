@@ -42,6 +42,7 @@ type Hub struct {
 	patience *patience                 // nil: publishes wait until their context ends
 	dead     *eventstream.Subscription // settleDeadLetters
 	workers  *workerPool               // run every turn of the hub's actors
+	gaps     *gapClock                 // ends its streams' flush gaps
 
 	asyncCtx    context.Context // cancelled on Shutdown, for replay fetches
 	asyncCancel context.CancelFunc
@@ -51,7 +52,7 @@ type Hub struct {
 // New starts a hub.
 func New(cfg Config) *Hub {
 	cfg = cfg.withDefaults()
-	h := &Hub{cfg: cfg, sys: cfg.System, shutDone: make(chan struct{}), chans: map[string]*routed{}, workers: newWorkerPool()}
+	h := &Hub{cfg: cfg, sys: cfg.System, shutDone: make(chan struct{}), chans: map[string]*routed{}, workers: newWorkerPool(), gaps: newGapClock()}
 	if cfg.Cluster == nil {
 		h.patience = newPatience(cfg.PublishPatience)
 	}
@@ -375,6 +376,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
+		h.gaps.stop()
 		h.sys.EventStream.Unsubscribe(h.dead)
 		if h.ownSys {
 			h.sys.Shutdown()

@@ -254,7 +254,7 @@ type connActor struct {
 	gap        time.Duration // Config.FlushGap; <= 0: none
 	fixedGap   bool          // Config.FixedFlushGap: every stream waits out the gap
 	behindTill time.Time     // adaptive gap: coalesce until then (see wait)
-	deferred   *time.Timer   // wakes the actor when a gap ends; nil until needed
+	gapWake    time.Time     // when the hub's gap clock wakes the actor next; zero: not asked
 	lastEvents time.Time     // the last write that carried events
 
 	// For streams on several channels: the escaped names and the escaped
@@ -282,9 +282,6 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.start(ctx)
 		return
 	case *actor.Stopping:
-		if c.deferred != nil {
-			c.deferred.Stop()
-		}
 		// No reason yet: its supervisor stopped it (a failure, a drain
 		// past its deadline, the hub's shutdown).
 		c.s.setReason(Shutdown)
@@ -409,11 +406,11 @@ func (c *connActor) wait() bool {
 	if left <= 0 {
 		return false
 	}
-	if c.deferred == nil {
-		s := c.s
-		c.deferred = time.AfterFunc(left, func() { s.hub.sys.Root.Send(s.pid, theFlush) })
-	} else {
-		c.deferred.Reset(left)
+	// A wake-up already asked for, not yet due and not before the gap's
+	// end, is the one this gap needs; one due before it finds the gap
+	// still open and asks again.
+	if end := now.Add(left); !(now.Before(c.gapWake) && !c.gapWake.Before(end)) {
+		c.gapWake = c.s.hub.gaps.wakeAt(c.s, end)
 	}
 	return true
 }

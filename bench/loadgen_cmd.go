@@ -41,6 +41,7 @@ func loadgenMain(args []string) int {
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 512, "connection attempts in flight")
 	fs.DurationVar(&cfg.Settle, "settle", time.Second, "pause before measuring idle memory")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "fanout, many-channels: save a CPU profile of the first server during the (first) flat-out phase to this file")
+	fs.StringVar(&cfg.BatchCPUProfile, "batch-cpuprofile", "", "many-channels: save a CPU profile of the first server during the batched flat-out phase to this file")
 	fs.StringVar(&cfg.HeapProfile, "heapprofile", "", "fanout: save a heap profile of the first server while its streams are idle to this file")
 	genProfile := fs.String("genprofile", "", "write the generator's own CPU profile to this file")
 	quiet := fs.Bool("q", false, "no progress on stderr")

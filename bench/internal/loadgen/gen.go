@@ -81,6 +81,8 @@ type Config struct {
 	// fanout or many-channels saves a CPU profile of the first server
 	// (needs /debug/pprof).
 	CPUProfile string
+	// BatchCPUProfile is CPUProfile for many-channels' batched phase.
+	BatchCPUProfile string
 	// HeapProfile, when set, is a file to which fanout saves a heap profile
 	// of the first server while its streams are idle (needs /debug/pprof).
 	HeapProfile string

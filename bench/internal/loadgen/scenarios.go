@@ -178,6 +178,11 @@ func (g *Gen) rateMetrics(r *Result, rate float64, label string, p *phase) {
 	r.add("p99.9 latency "+label, "ms", ms(p.hist.Quantile(0.999)), Lower)
 	reached := float64(p.published) / p.pubTime.Seconds()
 	r.add("publish rate reached "+label, "events/s", reached, Higher)
+	if p.delivered > 0 {
+		// At a fixed rate the work is the same for every server, so this
+		// is what the rate costs, the cores left to everything else.
+		r.add("server CPU per delivery "+label, "µs", float64(p.serverCPU.Microseconds())/float64(p.delivered), Lower)
+	}
 	if reached < 0.95*rate {
 		r.notef("%s: the publishers reached only %.0f of %.0f events/s: the server (sharing the cores with the generator) was saturated, so these latencies are those of a saturated server, measured from each publish actually sent", label, reached, rate)
 	}
@@ -280,7 +285,11 @@ func (g *Gen) manyChannels(r *Result) error {
 	if cfg.Batch > 1 {
 		// The same work in fewer requests: what the request overhead,
 		// most of a single publish's cost, was worth.
+		prof := g.startProfileTo(cfg.BatchCPUProfile, cfg.Duration)
 		p := g.flatBatch(cfg.Duration, chans, cfg.Batch)
+		if err := prof(); err != nil {
+			r.notef("CPU profile: %v", err)
+		}
 		g.flatMetrics(r, fmt.Sprintf("flat out, batches of %d", cfg.Batch), p)
 	}
 	return nil
@@ -448,18 +457,20 @@ func (g *Gen) cluster(r *Result) error {
 // startProfile, when a CPU profile file is configured, starts fetching
 // one of the first server for d and returns a func that waits for it.
 func (g *Gen) startProfile(d time.Duration) func() error {
-	if g.cfg.CPUProfile == "" {
+	return g.startProfileTo(g.cfg.CPUProfile, d)
+}
+
+// startProfileTo is startProfile saving to path; "" saves nothing.
+func (g *Gen) startProfileTo(path string, d time.Duration) func() error {
+	if path == "" {
 		return func() error { return nil }
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- g.fetchProfile(max(1, int(d.Seconds())))
+		secs := max(1, int(d.Seconds()))
+		done <- g.fetchPprof(fmt.Sprintf("profile?seconds=%d", secs), path, time.Duration(secs+30)*time.Second)
 	}()
 	return func() error { return <-done }
-}
-
-func (g *Gen) fetchProfile(secs int) error {
-	return g.fetchPprof(fmt.Sprintf("profile?seconds=%d", secs), g.cfg.CPUProfile, time.Duration(secs+30)*time.Second)
 }
 
 // fetchPprof saves GET /debug/pprof/WHAT of the first server to path.
