@@ -122,10 +122,13 @@ func (h *Hub) PublishOnce(ctx context.Context, channel string, ev sse.Event, key
 // panics if c was not built by this hub's Check.
 func (h *Hub) PublishChecked(ctx context.Context, c Checked, key string) (Published, error) {
 	h.mustBeMine(c, "PublishChecked")
+	// Checked before direct counts the message as sent to the channel,
+	// which must then be sent: a count the channel never reaches would
+	// keep it from ever stopping for idleness.
+	if h.closed.Load() {
+		return Published{}, ErrClosed
+	}
 	if h.cfg.Cluster != nil {
-		if h.closed.Load() {
-			return Published{}, ErrClosed
-		}
 		return h.cfg.Cluster.PublishChecked(ctx, c, key)
 	}
 	m := &publishMsg{channel: c.channel, ev: c.ev, key: key, trace: c.trace}
@@ -160,13 +163,11 @@ func (h *Hub) direct(channel string) *routed {
 	return nil
 }
 
-// requestInline is request for a channel actor found in the registry: its
+// requestInline is request for a channel actor found by direct (the caller
+// checked that the hub is open before direct counted the message): its
 // mailbox runs the publish on this goroutine when the actor is idle (see
 // mailbox.postAndRun), so the answer is there when it returns.
 func (h *Hub) requestInline(ctx context.Context, mb *mailbox, m *publishMsg) (Published, error) {
-	if h.closed.Load() {
-		return Published{}, ErrClosed
-	}
 	m.reply = replies.Get().(chan publishReply)
 	mb.postAndRun(m)
 	return h.await(ctx, m)

@@ -124,3 +124,19 @@ func TestConcurrentPublishersShareOneOrder(t *testing.T) {
 		next[p]++
 	}
 }
+
+// A publish refused because the hub is closing is not counted as sent to
+// its channel: a count the channel never reaches would keep the channel
+// from ever stopping for idleness.
+func TestPublishToAClosingHubIsNotCounted(t *testing.T) {
+	h := actorstest.NewHub(t, actors.Config{})
+	ctx := context.Background()
+	_, err := h.Publish(ctx, "a", sse.Event{Data: []byte("before")})
+	require.NoError(t, err)
+	sent := actors.SentTo(h, "a")
+	require.NotZero(t, sent)
+	require.NoError(t, h.Drain(ctx, 0))
+	_, err = h.Publish(ctx, "a", sse.Event{Data: []byte("after")})
+	require.ErrorIs(t, err, actors.ErrClosed)
+	assert.Equal(t, sent, actors.SentTo(h, "a"))
+}

@@ -75,6 +75,30 @@ func RequireNoStreams(t testing.TB, h *actors.Hub) {
 // not per stream or channel, so a test that counts goroutines to find a
 // leak must not count them.
 func BusyGoroutines() int {
+	busy := 0
+	for _, g := range goroutineDumps() {
+		if !idleWorker(g) {
+			busy++
+		}
+	}
+	return busy
+}
+
+// AwaitingPublishes counts the goroutines waiting for a channel actor to
+// answer a publish already in its mailbox: a test that must know a
+// publish is queued (behind a turn it holds) waits for this to rise.
+func AwaitingPublishes() int {
+	n := 0
+	for _, g := range goroutineDumps() {
+		if strings.Contains(g, "actors.(*Hub).await(") {
+			n++
+		}
+	}
+	return n
+}
+
+// goroutineDumps is the stack dump of every goroutine, one per element.
+func goroutineDumps() []string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -84,13 +108,7 @@ func BusyGoroutines() int {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
-	busy := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if !idleWorker(g) {
-			busy++
-		}
-	}
-	return busy
+	return strings.Split(string(buf), "\n\n")
 }
 
 // idleWorker reports whether the goroutine dump g is of a hub's worker
