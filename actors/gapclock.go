@@ -16,6 +16,11 @@ const gapTick = time.Millisecond
 // second, each on a goroutine of its own; the clock fires at most 1,000,
 // each waking every stream due at that tick.
 type gapClock struct {
+	// epoch numbers the ticks. Its monotonic reading makes them immune
+	// to steps of the wall clock, which would otherwise hold a stream's
+	// wake-up back by as much as the clock went back.
+	epoch time.Time
+
 	mu    sync.Mutex // held to add to a slot, take one, or stop; never across a send
 	slots map[int64]*gapSlot
 	done  bool
@@ -26,13 +31,13 @@ type gapSlot struct {
 	streams []*Stream
 }
 
-func newGapClock() *gapClock { return &gapClock{slots: map[int64]*gapSlot{}} }
+func newGapClock() *gapClock { return &gapClock{epoch: time.Now(), slots: map[int64]*gapSlot{}} }
 
 // wakeAt has s's connection actor sent a wake-up at the first tick at or
 // after t, and returns when that is.
 func (g *gapClock) wakeAt(s *Stream, t time.Time) time.Time {
-	tick := (t.UnixNano() + int64(gapTick) - 1) / int64(gapTick)
-	at := time.Unix(0, tick*int64(gapTick))
+	tick := (int64(t.Sub(g.epoch)) + int64(gapTick) - 1) / int64(gapTick)
+	at := g.epoch.Add(time.Duration(tick) * gapTick)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.done {
