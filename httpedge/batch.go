@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"sync"
 	"unicode/utf8"
 
@@ -19,8 +20,10 @@ import (
 // body is bounded by MaxBody as well.
 const MaxBatch = 1000
 
-// batchParallel bounds the channels one batch publishes to at once. Each
-// channel's events go one after another, in the batch's order.
+// batchParallel bounds the channels one batch publishes to at once in
+// cluster mode, where each publish waits for Redis (in memory mode, as many
+// as there are cores: see publishAll). Each channel's events go one after
+// another, in the batch's order.
 const batchParallel = 16
 
 // errBatchTooLong is a batch of more than MaxBatch events.
@@ -206,7 +209,14 @@ func (s *Server) publishAll(ctx context.Context, events []batchEvent) []batchRes
 	}
 	jobs := make(chan []int)
 	var wg sync.WaitGroup
-	for range min(batchParallel, len(order)) {
+	parallel := batchParallel
+	if s.cfg.Hub.Config().Cluster == nil {
+		// In memory mode a publish runs its channel's turn on the
+		// caller's goroutine and never waits on I/O: more goroutines
+		// than cores only start and grow more stacks.
+		parallel = runtime.GOMAXPROCS(0)
+	}
+	for range min(parallel, len(order)) {
 		wg.Go(func() {
 			for g := range jobs {
 				s.publishGroup(ctx, events, results, g)
