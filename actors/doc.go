@@ -153,9 +153,14 @@
 // The router, channel and connection actors use Squall's own unbounded
 // mailbox, which binds its run function once so that waking an idle actor
 // does not allocate. A woken actor's turn runs on one of the hub's
-// workers, goroutines kept between turns (at most 128 idle per hub), or on
-// a new goroutine when none is idle: a turn never waits for a worker, so
-// a connection actor stuck in a write holds up nobody else's. A publish
+// workers, goroutines kept between turns (at most 128 idle per hub). When
+// none is idle, as when a broadcast wakes thousands of connection actors,
+// the turn joins a backlog that every worker drains before it waits, so a
+// burst runs on a few goroutines instead of one per turn. A turn waits
+// for a worker only briefly: if no turn leaves the backlog for 2 ms (its
+// workers stuck in writes to stalled clients), each turn in it gets a
+// goroutine of its own, so a connection actor stuck in a write holds up
+// others' turns by a few milliseconds at most. A publish
 // that finds its channel actor idle runs the actor's turn for it on the
 // publisher's own goroutine (it only queues frames and wakes connection
 // actors), which spares two goroutine switches per publish; the turn is
@@ -193,6 +198,10 @@
 //     publish made after Open (or once the client sees the headers)
 //     queues behind it even if the router publishes the channel
 //     meanwhile.
+//   - workerPool.mu, one per hub: taken by a turn's sender that found no
+//     idle worker, to queue the turn in the backlog, by a worker taking
+//     the next turn from it, and by the backlog's watch handing out a
+//     stalled backlog (it starts the goroutines after releasing it).
 //   - gapClock.mu, one per hub: taken by a connection actor asking for
 //     the wake-up that ends its flush gap, by the clock's timer taking
 //     the streams due at a tick (it sends their wake-ups after releasing

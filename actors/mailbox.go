@@ -143,7 +143,9 @@ func (m *mailbox) schedule() {
 	}
 }
 
-func (m *mailbox) newWorker() { m.workers.work(m.process) }
+// newWorker drains the pool's backlog, where run queued this mailbox's
+// turn, and stays as a worker.
+func (m *mailbox) newWorker() { m.workers.work(nil) }
 
 func (m *mailbox) processMessages() {
 	growStack(0)

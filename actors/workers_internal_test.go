@@ -3,6 +3,7 @@ package actors
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,4 +94,44 @@ func goroutinesAtMost(t *testing.T, n int) {
 	}
 }
 
-func run(p *workerPool, turn func()) { p.run(turn, func() { p.work(turn) }) }
+func run(p *workerPool, turn func()) { p.run(turn, func() { p.work(nil) }) }
+
+// A burst of turns that outruns the idle workers, as a broadcast's wake-ups
+// do, queues in the backlog and runs on a few goroutines, not one per turn.
+func TestWorkerPoolQueuesABurst(t *testing.T) {
+	before := runtime.NumGoroutine()
+	p := newWorkerPool()
+	const turns = 10000
+	var spawned atomic.Int32
+	var done sync.WaitGroup
+	done.Add(turns)
+	// The burst is sent from a turn, as a channel actor's fan-out is: the
+	// workers it wakes compete with it for the processors.
+	run(p, func() {
+		for range turns {
+			p.run(done.Done, func() { spawned.Add(1); p.work(nil) })
+		}
+	})
+	waitGroup(t, &done)
+	t.Logf("%d turns, %d goroutines started", turns, spawned.Load())
+	require.Less(t, int(spawned.Load()), turns/10, "goroutines started for the burst")
+	p.stop()
+	goroutinesAtMost(t, before)
+}
+
+// A backlog that no worker takes from, as when every worker is stuck in a
+// write to a stalled client, is handed out by its watch: each turn gets a
+// goroutine of its own.
+func TestWorkerPoolHandsOutAStalledBacklog(t *testing.T) {
+	before := runtime.NumGoroutine()
+	p := newWorkerPool()
+	var ran sync.WaitGroup
+	ran.Add(3)
+	for range 3 {
+		// The spawn starts no worker: nothing but the watch can run these.
+		p.run(ran.Done, func() {})
+	}
+	waitGroup(t, &ran)
+	p.stop()
+	goroutinesAtMost(t, before)
+}
