@@ -198,6 +198,12 @@ type Relay struct {
 	links []*link // the subscriptions: one, or one per partition when sharded
 	want  interestSet
 	clock clockSkew
+	// probed is closed once the first write probe has answered or failed:
+	// subscriptions wait for it, so that the catch-up of a channel joined
+	// at start reads from its join as Redis dates it (see clockSkew)
+	// rather than from unknownSkew earlier, which would hand a new stream
+	// the last second's events.
+	probed chan struct{}
 
 	received      atomic.Uint64 // messages read from the subscriptions
 	receivedBytes atomic.Uint64 // their payloads' bytes
@@ -294,6 +300,7 @@ func New(cfg Config) (*Relay, error) {
 	r.want.init()
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.clock.parts = make([]skewPart, r.parts())
+	r.probed = make(chan struct{})
 	return r, nil
 }
 

@@ -113,6 +113,12 @@ func (r *Relay) linkOf(channel string) *link {
 // waiting for their answers: the receive loops read the confirmations.
 func (r *Relay) syncInterest() {
 	defer r.loop.Done()
+	// Joins made meanwhile wait in s.dirty, their wake-up in s.wake.
+	select {
+	case <-r.probed:
+	case <-r.ctx.Done():
+		return
+	}
 	s := &r.want
 	for {
 		select {
@@ -303,9 +309,9 @@ type skewPart struct {
 	slack  atomic.Int64 // half the probe's round trip, µs
 }
 
-// unknownSkew is how far back a join reads before the first probe has
-// measured the Redis clock: the clocks of a fleet are expected to agree
-// within it.
+// unknownSkew is how far back a join reads while the probe has not
+// measured the Redis clock (its first probe failed: subscriptions wait for
+// that one): the clocks of a fleet are expected to agree within it.
 const unknownSkew = time.Second
 
 func (c *clockSkew) measure(part int, val any, sent, got time.Time) {

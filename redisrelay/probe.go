@@ -41,6 +41,7 @@ func (r *Relay) probe() {
 	t := time.NewTicker(r.cfg.ProbeInterval)
 	defer t.Stop()
 	cmds := make([]*redis.Cmd, len(keys))
+	probedOnce := false
 	for {
 		// The client's read timeout (1s by default) bounds a probe of a
 		// hung Redis. One command per key, not a pipeline: a pipeline that
@@ -76,6 +77,10 @@ func (r *Relay) probe() {
 			r.reloadSlots(first)
 		} else {
 			r.writeWorked()
+		}
+		if !probedOnce {
+			probedOnce = true
+			close(r.probed)
 		}
 		select {
 		case <-t.C:

@@ -97,6 +97,19 @@ func AwaitingPublishes() int {
 	return n
 }
 
+// BlockedWrites counts the connection actors blocked in a write to their
+// client, waiting for the socket to take more: what a test that stalls
+// clients waits for before it checks that nobody else is held up.
+func BlockedWrites() int {
+	n := 0
+	for _, g := range goroutineDumps() {
+		if strings.Contains(g, "[IO wait") && strings.Contains(g, "actors.(*connActor).flush(") {
+			n++
+		}
+	}
+	return n
+}
+
 // goroutineDumps is the stack dump of every goroutine, one per element.
 func goroutineDumps() []string {
 	buf := make([]byte, 1<<20)
