@@ -294,11 +294,15 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) *openStream 
 	return o
 }
 
+// closeStream logs the stream's close line before it releases its slot:
+// Drain returns once every slot is released, so by then every close line
+// is written, even a taken-over stream's, whose end no http.Server waits
+// for.
 func (s *Server) closeStream(o *openStream) {
-	s.streams.release(o.slot)
 	o.stopExpiry()
 	s.cfg.Logger.Info("stream close", append(o.attrs,
 		"reason", o.reason.String(), "dropped", o.stream.Dropped(), "duration", time.Since(o.start).Round(time.Millisecond))...)
+	s.streams.release(o.slot)
 }
 
 // logAttrs are the attributes of a stream's open and close lines.
