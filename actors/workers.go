@@ -76,7 +76,7 @@ func (p *workerPool) run(turn, spawn func()) {
 	default:
 	}
 	if p.stopped.Load() {
-		go func() { turn() }()
+		go turn()
 		return
 	}
 	p.mu.Lock()
@@ -116,23 +116,22 @@ func (p *workerPool) take() func() {
 // check is the watch's tick: a backlog that no worker took from since the
 // last tick is handed out, a new worker per turn.
 func (p *workerPool) check() {
-	var stuck []func()
 	p.mu.Lock()
-	if p.backlog.size > 0 {
-		if p.taken == p.seen {
-			for {
-				t, ok := p.backlog.pop()
-				if !ok {
-					break
-				}
-				p.queued.Add(-1)
-				stuck = append(stuck, t.(func()))
-			}
-		} else {
-			p.seen = p.taken
-			p.watch.Reset(stallTick)
-		}
+	if p.backlog.size == 0 {
+		p.mu.Unlock()
+		return
 	}
+	if p.taken != p.seen {
+		p.seen = p.taken
+		p.watch.Reset(stallTick)
+		p.mu.Unlock()
+		return
+	}
+	stuck := make([]func(), 0, p.backlog.size)
+	for t, ok := p.backlog.pop(); ok; t, ok = p.backlog.pop() {
+		stuck = append(stuck, t.(func()))
+	}
+	p.queued.Store(0)
 	p.mu.Unlock()
 	for _, t := range stuck {
 		go p.work(t)

@@ -75,35 +75,30 @@ func RequireNoStreams(t testing.TB, h *actors.Hub) {
 // not per stream or channel, so a test that counts goroutines to find a
 // leak must not count them.
 func BusyGoroutines() int {
-	busy := 0
-	for _, g := range goroutineDumps() {
-		if !idleWorker(g) {
-			busy++
-		}
-	}
-	return busy
+	return countGoroutines(func(g string) bool { return !idleWorker(g) })
 }
 
 // AwaitingPublishes counts the goroutines waiting for a channel actor to
 // answer a publish already in its mailbox: a test that must know a
 // publish is queued (behind a turn it holds) waits for this to rise.
 func AwaitingPublishes() int {
-	n := 0
-	for _, g := range goroutineDumps() {
-		if strings.Contains(g, "actors.(*Hub).await(") {
-			n++
-		}
-	}
-	return n
+	return countGoroutines(func(g string) bool { return strings.Contains(g, "actors.(*Hub).await(") })
 }
 
 // BlockedWrites counts the connection actors blocked in a write to their
 // client, waiting for the socket to take more: what a test that stalls
 // clients waits for before it checks that nobody else is held up.
 func BlockedWrites() int {
+	return countGoroutines(func(g string) bool {
+		return strings.Contains(g, "[IO wait") && strings.Contains(g, "actors.(*connActor).flush(")
+	})
+}
+
+// countGoroutines counts the goroutines whose stack dump matches.
+func countGoroutines(match func(dump string) bool) int {
 	n := 0
 	for _, g := range goroutineDumps() {
-		if strings.Contains(g, "[IO wait") && strings.Contains(g, "actors.(*connActor).flush(") {
+		if match(g) {
 			n++
 		}
 	}
