@@ -354,6 +354,12 @@ data: {"id":"abc","status":"paid"}` + "\n\n"
 	require.True(t, ok)
 	rdb := redistest.Client(t, sharedRedis)
 	channel = prefix + strings.TrimPrefix(channel, "sse")
+	// A plain PUBLISH is not kept in the history: it reaches only the
+	// subscriptions Redis has already confirmed, so wait for the hub's.
+	require.Eventually(t, func() bool {
+		n, err := rdb.PubSubNumSub(t.Context(), channel).Result()
+		return err == nil && n[channel] > 0
+	}, wait, 5*time.Millisecond, "the hub subscribed to %s", channel)
 	require.NoError(t, rdb.Publish(t.Context(), channel, strings.Trim(payload, "'")).Err())
 	assert.Equal(t, want, c.NextFrame(t))
 }
