@@ -10,6 +10,7 @@ const usage = `usage:
   go run ./bench loadgen [flags]          the load generator alone, against running servers (prints JSON)
   go run ./bench baseline [flags]         the baseline SSE server alone
   go run ./bench floor [flags]            a bare write loop, the floor under the scale scenario's CPU per delivery
+  go run ./bench pubfloor [flags]         a bare publish handler, the floor under the many-channels scenario
 
 scenarios: fanout, many-channels, slow-consumer, reconnect-storm, cluster, capacity, scale (default: all)
 run "go run ./bench -h", "go run ./bench loadgen -h" or "go run ./bench baseline -h" for the flags.
@@ -27,6 +28,8 @@ func main() {
 			os.Exit(scaleGenMain(args[1:]))
 		case "floor":
 			os.Exit(floorMain(args[1:]))
+		case "pubfloor":
+			os.Exit(pubfloorMain(args[1:]))
 		case "run":
 			args = args[1:]
 		case "help":
