@@ -186,6 +186,15 @@ func (h *Hub) request(ctx context.Context, to *actor.PID, m *publishMsg) (Publis
 
 // await waits for the answer to m, sent.
 func (h *Hub) await(ctx context.Context, m *publishMsg) (Published, error) {
+	// A publish that ran its channel's turn inline has its answer already:
+	// taking it first spares the request's context the Done channel it
+	// would make for the select below.
+	select {
+	case r := <-m.reply:
+		replies.Put(m.reply)
+		return Published{ID: r.id, Duplicate: r.duplicate}, r.err
+	default:
+	}
 	tick, ticks := h.patience.current(), 0
 	for {
 		select {

@@ -21,9 +21,18 @@ func writeBusy(w http.ResponseWriter, status int, after time.Duration, reason st
 	writeError(w, status, reason)
 }
 
+// The values of writeJSON's headers, shared by every answer: Header.Set
+// would allocate a slice for each. Their capacity is their length, so a
+// handler that adds to one appends to a copy.
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+)
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
