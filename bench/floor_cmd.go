@@ -40,6 +40,7 @@ func floorMain(args []string) int {
 	go f.accept(ln)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /broadcast", f.broadcast)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	if err := http.ListenAndServe(*control, mux); err != nil {
 		fmt.Fprintln(os.Stderr, "floor:", err)
 		return 1

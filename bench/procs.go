@@ -141,16 +141,24 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
+// freeAddr is a loopback address with a free port; see freePort.
+func freeAddr() (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	return "127.0.0.1:" + strconv.Itoa(port), nil
+}
+
 var errNotReady = errors.New("server never became ready")
 
 // startServer starts a server binary on a free port with the hub's flags
 // and waits for GET /readyz to answer 200.
 func (cs *children) startServer(ctx context.Context, name, bin string, extra []string, self bool) (*child, string, error) {
-	port, err := freePort()
+	addr, err := freeAddr()
 	if err != nil {
 		return nil, "", err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
 	var args []string
 	if self {
 		args = append(args, "baseline")
@@ -162,6 +170,15 @@ func (cs *children) startServer(ctx context.Context, name, bin string, extra []s
 		return nil, "", err
 	}
 	base := "http://" + addr
+	if err := cs.waitReady(ctx, c, base); err != nil {
+		return nil, "", err
+	}
+	return c, base, nil
+}
+
+// waitReady waits for GET base/readyz to answer 200; on failure it has
+// stopped c.
+func (cs *children) waitReady(ctx context.Context, c *child, base string) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -169,15 +186,15 @@ func (cs *children) startServer(ctx context.Context, name, bin string, extra []s
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return c, base, nil
+				return nil
 			}
 		}
 		if c.exited() {
-			return nil, "", fmt.Errorf("%s exited at start (%v): %s", name, c.waitErr, c.tail())
+			return fmt.Errorf("%s exited at start (%v): %s", c.name, c.waitErr, c.tail())
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			cs.stop(c, time.Second)
-			return nil, "", fmt.Errorf("%s: %w in 20s: %s", name, errNotReady, c.tail())
+			return fmt.Errorf("%s: %w in 20s: %s", c.name, errNotReady, c.tail())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

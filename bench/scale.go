@@ -19,8 +19,9 @@ import (
 	"github.com/squall-sse/squall/bench/internal/loadgen"
 )
 
-// The scale scenario measures cluster mode spread over processes, squall
-// only (the baseline has no per-channel interest):
+// The scale scenario measures cluster mode spread over processes. The
+// baseline has no per-channel interest, so its column holds the floor
+// (floorMain) for the broadcasts, and nothing for ingress:
 //
 //  1. broadcast: several hub processes on one Redis, streams spread over
 //     them by several generator processes (each below the 20,000-descriptor
@@ -50,12 +51,6 @@ var (
 const scaleChannel = "scale-broadcast"
 
 func (r *runner) runScale(sys system) outcome {
-	if sys.self {
-		return outcome{skipped: "scale measures squall's cluster mode only"}
-	}
-	if err := redisReachable(r.redisURL); err != nil {
-		return outcome{skipped: fmt.Sprintf("Redis at %s is not reachable: %v", r.redisURL, err)}
-	}
 	sm := scaleFull
 	if r.m.name == "quick" {
 		sm = scaleQuick
@@ -63,10 +58,23 @@ func (r *runner) runScale(sys system) outcome {
 	if r.scaleSteps != nil {
 		sm.steps = r.scaleSteps
 	}
+	if sys.self {
+		// The baseline has no per-channel interest, so its column holds the
+		// floor instead, for the broadcasts only.
+		res := &loadgen.Result{Scenario: "scale", Notes: []string{fmt.Sprintf(
+			"this column is the floor, not the baseline server: %d `bench floor` processes in place of the hubs, each broadcast fired at all of them at once and stamped by each one's clock (no Redis hop)", sm.hubs)}}
+		if err := r.scaleBroadcast(func() (*scaleServers, error) { return r.scaleFloors(sm.hubs) }, sm, res); err != nil {
+			return outcome{err: err}
+		}
+		return outcome{res: res}
+	}
+	if err := redisReachable(r.redisURL); err != nil {
+		return outcome{skipped: fmt.Sprintf("Redis at %s is not reachable: %v", r.redisURL, err)}
+	}
 	res := &loadgen.Result{Scenario: "scale", Params: fmt.Sprintf(
 		"broadcast: %d hubs on one Redis, streams from generators of at most %d, steps %v; ingress: 4 hubs, %d channels split between them, %d events of %d B",
 		sm.hubs, sm.perGen, sm.steps, sm.channels, sm.events, r.m.payload)}
-	err := r.scaleBroadcast(sys, sm, res)
+	err := r.scaleBroadcast(func() (*scaleServers, error) { return r.scaleSquall(sys, sm.hubs) }, sm, res)
 	if err != nil {
 		return outcome{err: err}
 	}
@@ -104,6 +112,95 @@ func (r *runner) scaleHubs(sys system, n int, interest string) ([]*child, []stri
 	return cs, urls, prefix, nil
 }
 
+// scaleServers are the processes a broadcast goes through and how one is
+// sent.
+type scaleServers struct {
+	procs []*child
+	urls  []string // where the generators open streams
+	fire  func(seq int) error
+	stop  func()
+}
+
+// scaleSquall is n hubs on Redis with per-channel interest; a broadcast is
+// one POST /publish to one of them, stamped before it is sent.
+func (r *runner) scaleSquall(sys system, n int) (*scaleServers, error) {
+	hubs, urls, prefix, err := r.scaleHubs(sys, n, "channels")
+	if err != nil {
+		return nil, err
+	}
+	fire := func(seq int) error {
+		body := fmt.Sprintf(`{"channel":%q,"data":"%d %d"}`, scaleChannel, seq, time.Now().UnixNano())
+		resp, err := http.Post(urls[seq%len(urls)]+"/publish", "application/json", strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			return fmt.Errorf("broadcast publish answered %d", resp.StatusCode)
+		}
+		return nil
+	}
+	return &scaleServers{procs: hubs, urls: urls, fire: fire, stop: func() { r.stopScale(hubs, prefix) }}, nil
+}
+
+// scaleFloors is n floor processes (floorMain); a broadcast is sent to all
+// of them at once, and each stamps it when it starts writing.
+func (r *runner) scaleFloors(n int) (*scaleServers, error) {
+	ss := &scaleServers{}
+	ss.stop = func() {
+		for _, c := range ss.procs {
+			r.procs.stop(c, 5*time.Second)
+		}
+	}
+	var controls []string
+	for i := range n {
+		addr, err := freeAddr()
+		control := ""
+		if err == nil {
+			control, err = freeAddr()
+		}
+		if err != nil {
+			ss.stop()
+			return nil, err
+		}
+		c, err := r.procs.start(fmt.Sprintf("floor-%d", i), r.self, []string{"floor", "-addr", addr, "-control", control}, nil)
+		if err != nil {
+			ss.stop()
+			return nil, err
+		}
+		ss.procs = append(ss.procs, c)
+		ss.urls = append(ss.urls, "http://"+addr)
+		controls = append(controls, "http://"+control)
+		if err := r.procs.waitReady(r.ctx, c, "http://"+control); err != nil {
+			ss.stop()
+			return nil, err
+		}
+	}
+	ss.fire = func(seq int) error {
+		errs := make(chan error, len(controls))
+		for _, base := range controls {
+			go func() {
+				resp, err := http.Get(fmt.Sprintf("%s/broadcast?seq=%d", base, seq))
+				if err == nil {
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("floor broadcast answered %d", resp.StatusCode)
+					}
+				}
+				errs <- err
+			}()
+		}
+		var first error
+		for range controls {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	return ss, nil
+}
+
 func (r *runner) stopScale(cs []*child, prefix string) {
 	for _, c := range cs {
 		r.procs.stop(c, 5*time.Second)
@@ -119,12 +216,13 @@ type scaleGen struct {
 	lines chan string
 }
 
-func (r *runner) scaleBroadcast(sys system, sm scaleMode, res *loadgen.Result) error {
-	hubs, urls, prefix, err := r.scaleHubs(sys, sm.hubs, "channels")
+func (r *runner) scaleBroadcast(start func() (*scaleServers, error), sm scaleMode, res *loadgen.Result) error {
+	ss, err := start()
 	if err != nil {
 		return err
 	}
-	defer r.stopScale(hubs, prefix)
+	defer ss.stop()
+	hubs, urls := ss.procs, ss.urls
 	var gens []*scaleGen
 	defer func() {
 		for _, g := range gens {
@@ -169,15 +267,8 @@ steps:
 			seq++
 			hist := map[int]int{}
 			hub0, gen0 := cpuOf(hubs), cpuOf(genChildren(gens))
-			sent := time.Now()
-			body := fmt.Sprintf(`{"channel":%q,"data":"%d %d"}`, scaleChannel, seq, sent.UnixNano())
-			resp, err := http.Post(urls[seq%len(urls)]+"/publish", "application/json", strings.NewReader(body))
-			if err != nil {
+			if err := ss.fire(seq); err != nil {
 				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusAccepted {
-				return fmt.Errorf("broadcast publish answered %d", resp.StatusCode)
 			}
 			for _, g := range gens {
 				line, err := g.next(2 * time.Minute)
