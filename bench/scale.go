@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/squall-sse/squall/bench/internal/loadgen"
 )
@@ -177,26 +178,21 @@ func (r *runner) scaleFloors(n int) (*scaleServers, error) {
 		}
 	}
 	ss.fire = func(seq int) error {
-		errs := make(chan error, len(controls))
+		var g errgroup.Group
 		for _, base := range controls {
-			go func() {
+			g.Go(func() error {
 				resp, err := http.Get(fmt.Sprintf("%s/broadcast?seq=%d", base, seq))
-				if err == nil {
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("floor broadcast answered %d", resp.StatusCode)
-					}
+				if err != nil {
+					return err
 				}
-				errs <- err
-			}()
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("floor broadcast answered %d", resp.StatusCode)
+				}
+				return nil
+			})
 		}
-		var first error
-		for range controls {
-			if err := <-errs; err != nil && first == nil {
-				first = err
-			}
-		}
-		return first
+		return g.Wait()
 	}
 	return ss, nil
 }
