@@ -105,7 +105,7 @@ func (l *clusterLog) refill(a *channelActor, ctx actor.Context, s *Stream) {
 			return
 		}
 		if len(c.page) > 0 {
-			n := s.offerReplay(ctx, c.page[:min(len(c.page), replayPage)], a.self)
+			n := s.offerReplay(c.page[:min(len(c.page), replayPage)], a.self)
 			clear(c.page[:n])
 			c.page = c.page[n:]
 			if n == 0 || len(c.page) > 0 && n < replayPage {

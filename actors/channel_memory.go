@@ -118,7 +118,7 @@ func (l *memoryLog) refill(a *channelActor, ctx actor.Context, s *Stream) {
 		for abs := next; abs < h.end() && len(fs) < replayPage; abs++ {
 			fs = append(fs, h.get(abs))
 		}
-		n := s.offerReplay(ctx, fs, a.self)
+		n := s.offerReplay(fs, a.self)
 		clear(fs)
 		l.scratch = fs
 		next += uint64(n)

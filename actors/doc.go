@@ -134,8 +134,13 @@
 // by join and leave messages. Events do not travel down the tree: a
 // channel actor queues a frame straight into the outbox of each subscriber
 // and wakes its connection actor, so the tree adds no mailbox hop per
-// event. A failing connection actor's stream records [Shutdown] as its
-// close reason, as do the subscribers of a failing channel actor.
+// event. A connection actor and its mailbox live inside their [Stream],
+// and a wake-up is posted to that mailbox directly rather than through
+// the actor's PID (which reaches the same mailbox by way of the process
+// registry's entries): a broadcast wakes thousands of streams, each cold
+// in the cache, and each pointer followed is a wait on memory. A failing
+// connection actor's stream records [Shutdown] as its close reason, as do
+// the subscribers of a failing channel actor.
 //
 // Nothing sent to a channel actor that stops is left unanswered. The event
 // it fails on is the one whose outcome is unknown: its publisher hears so

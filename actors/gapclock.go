@@ -69,7 +69,7 @@ func (g *gapClock) fire(tick int64) {
 			// Gone while it waited: nothing to wake, and a message to a
 			// stopped actor would only be a dead letter.
 		default:
-			s.wake(s.hub.sys.Root)
+			s.wake()
 		}
 	}
 }

@@ -263,7 +263,7 @@ func (h *Hub) Open(w http.ResponseWriter, opts StreamOptions) (*Stream, error) {
 		case <-h.shutDone:
 		}
 	}
-	s.wake(h.sys.Root)
+	s.wake()
 	return s, nil
 }
 
@@ -275,7 +275,7 @@ func (h *Hub) OpenDirect(w http.ResponseWriter) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.wake(h.sys.Root)
+	s.wake()
 	return s, nil
 }
 
@@ -285,7 +285,7 @@ func (h *Hub) open(w http.ResponseWriter, channels []string, subject string, dir
 	if h.closed.Load() {
 		return nil, ErrClosed
 	}
-	s := &Stream{hub: h, w: w, rc: http.NewResponseController(w), channels: channels, subject: subject, direct: direct, done: make(chan struct{})}
+	s := &Stream{hub: h, w: w, ctl: newWriteControl(w), channels: channels, subject: subject, direct: direct, done: make(chan struct{})}
 	reply := make(chan error, 1)
 	h.sys.Root.Send(h.streams, &openMsg{s: s, direct: direct, reply: reply})
 	select {

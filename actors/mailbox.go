@@ -31,21 +31,32 @@ type mailbox struct {
 	invoker    actor.MessageInvoker
 	dispatcher actor.Dispatcher
 	workers    *workerPool
-	process    func() // processMessages, bound once
-	spawn      func() // a new worker for process, bound once
+	spawn      func() // a new worker for the mailbox's turn, bound once
 
 	// settle, once set by close, takes every user message instead of the
 	// queue: the actor will never handle one again.
 	settle func(any)
+
+	// first is the user queue's buffer until more than len(first) messages
+	// wait at once: a connection actor's mailbox rarely holds more than one
+	// wake-up, and one inside the mailbox is memory a wake-up touches
+	// anyway (see Stream.mb).
+	first [2]any
 }
 
 // newMailbox is the mailbox of every actor of the hub: its turns run on
 // the hub's workers.
 func (h *Hub) newMailbox() *mailbox {
-	m := &mailbox{workers: h.workers}
-	m.process = m.processMessages
-	m.spawn = m.newWorker
+	m := &mailbox{}
+	h.initMailbox(m)
 	return m
+}
+
+// initMailbox makes m, a zero mailbox, one of the hub's.
+func (h *Hub) initMailbox(m *mailbox) {
+	m.workers = h.workers
+	m.spawn = m.newWorker
+	m.user.buf = m.first[:]
 }
 
 // mailboxes is the hub's actor.MailboxProducer.
@@ -139,13 +150,16 @@ func (m *mailbox) UserMessageCount() int { return int(m.userCount.Load()) }
 
 func (m *mailbox) schedule() {
 	if m.running.CompareAndSwap(false, true) {
-		m.workers.run(m.process, m.spawn)
+		m.workers.run(m, m.spawn)
 	}
 }
 
 // newWorker drains the pool's backlog, where run queued this mailbox's
 // turn, and stays as a worker.
 func (m *mailbox) newWorker() { m.workers.work(nil) }
+
+// runTurn is the mailbox's turn on a worker.
+func (m *mailbox) runTurn() { m.processMessages() }
 
 func (m *mailbox) processMessages() {
 	growStack(0)

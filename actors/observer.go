@@ -11,7 +11,8 @@ type Observer interface {
 	// Published is called once per event a channel fans out.
 	Published(channel string)
 	// Flushed is called once per write to a client, with the number of event
-	// frames written and the time since the oldest of them was published.
+	// frames written and the time from the oldest one's publish to the
+	// start of the write.
 	Flushed(events int, oldest time.Duration)
 	// Dropped counts frames discarded by a drop policy.
 	Dropped(n int)

@@ -35,7 +35,7 @@ type Stream struct {
 	hub      *Hub
 	pid      *actor.PID
 	w        http.ResponseWriter
-	rc       *http.ResponseController
+	ctl      writeControl // w's flush and write deadline
 	channels []string
 	subject  string     // StreamOptions.Subject
 	direct   bool       // opened by OpenDirect
@@ -45,6 +45,17 @@ type Stream struct {
 	// reach it only through offer, offerControl and offerReplay; the rest
 	// of its methods are the connection actor's.
 	out outbox // frames published to the stream and not yet written
+
+	// The connection actor and its mailbox live in the Stream. A broadcast
+	// wakes thousands of streams one after another, each cold in the
+	// cache, and each object a wake-up and its turn reach through a
+	// pointer is another wait on memory: through the PID, a send reached
+	// the mailbox by way of three (the PID, its cached Process and the
+	// ActorProcess). Here the channel's push, the wake-up and the turn
+	// stay within one object. Wake-ups go straight to mb, which is what
+	// protoactor's ActorProcess does with a user message (see wake).
+	mb   mailbox
+	conn connActor
 
 	abort  atomic.Bool  // stop without writing anything more; set by kill, Wait and the actor
 	reason atomic.Int32 // the first CloseReason recorded wins
@@ -72,17 +83,17 @@ func (s *Stream) setReason(r CloseReason) { s.reason.CompareAndSwap(0, int32(r))
 // to many streams at once. dropped is how many frames a drop policy
 // discarded; kick means the stream passed its bound under Disconnect: the
 // caller must forget it and kill it (SlowConsumer).
-func (s *Stream) offer(ctx actor.SenderContext, f *frame, crowded bool) (dropped int, kick bool) {
+func (s *Stream) offer(f *frame, crowded bool) (dropped int, kick bool) {
 	wake, dropped, kick := s.out.push(f, crowded)
 	if wake {
-		s.wake(ctx)
+		s.wake()
 	}
 	return dropped, kick
 }
 
 // offerControl queues a frame of the hub's own: a reset event, whatever
 // the bound, or a heartbeat (f.beat), only into an idle outbox.
-func (s *Stream) offerControl(ctx actor.SenderContext, f *frame) {
+func (s *Stream) offerControl(f *frame) {
 	var wake bool
 	if f.beat {
 		wake = s.out.pushIdle(f)
@@ -90,17 +101,17 @@ func (s *Stream) offerControl(ctx actor.SenderContext, f *frame) {
 		wake = s.out.pushControl(f)
 	}
 	if wake {
-		s.wake(ctx)
+		s.wake()
 	}
 }
 
 // offerReplay queues as many of fs as fit in the replay share and returns
 // how many; the stream writes them at once, without waiting out the flush
 // gap, since its channel (from) waits for the write to hand over more.
-func (s *Stream) offerReplay(ctx actor.SenderContext, fs []*frame, from *actor.PID) int {
+func (s *Stream) offerReplay(fs []*frame, from *actor.PID) int {
 	n, wake := s.out.pushReplay(fs, from)
 	if wake {
-		ctx.Send(s.pid, theMore)
+		s.mb.PostUserMessage(theMore)
 	}
 	return n
 }
@@ -112,7 +123,7 @@ func (s *Stream) kill(r CloseReason) {
 	if r == SlowConsumer {
 		s.cut()
 	}
-	s.hub.sys.Root.Send(s.pid, theFlush)
+	s.wake()
 }
 
 // cut interrupts a write in progress. A slow consumer's connection actor is
@@ -123,8 +134,8 @@ func (s *Stream) kill(r CloseReason) {
 func (s *Stream) cut() {
 	s.cutMu.Lock()
 	defer s.cutMu.Unlock()
-	if !s.ended && s.rc != nil {
-		_ = s.rc.SetWriteDeadline(time.Now())
+	if !s.ended && s.ctl != nil {
+		_ = s.ctl.SetWriteDeadline(time.Now())
 	}
 }
 
@@ -137,8 +148,10 @@ func (s *Stream) end() {
 	s.cutMu.Unlock()
 }
 
-// wake tells the connection actor that its outbox has frames.
-func (s *Stream) wake(ctx actor.SenderContext) { ctx.Send(s.pid, theFlush) }
+// wake tells the connection actor that its outbox has frames. It posts to
+// the actor's mailbox, as a send to its PID does once it has looked the
+// actor up; a wake-up after the actor stopped is dropped by its context.
+func (s *Stream) wake() { s.mb.PostUserMessage(theFlush) }
 
 // Done is closed once the connection actor has stopped; from then on nothing
 // touches the ResponseWriter.
@@ -189,7 +202,7 @@ func (s *Stream) Wait(ctx context.Context) CloseReason {
 		// timeout, say). The actor records ClientGone itself when it
 		// finds nothing else.
 		s.abort.Store(true)
-		s.hub.sys.Root.Send(s.pid, theFlush)
+		s.wake()
 		<-s.done
 	}
 	return s.Reason()
@@ -263,9 +276,13 @@ type connActor struct {
 	escIDs   []string
 }
 
-func newConnActor(s *Stream, cfg *Config, direct bool, opened chan error) *connActor {
+// newConnActor readies s's connection actor, s.conn, and its mailbox,
+// s.mb, and returns the props that spawn them.
+func newConnActor(s *Stream, h *Hub, direct bool, opened chan error) *actor.Props {
+	cfg := &h.cfg
 	s.out.policy, s.out.maxFrame, s.out.maxBytes = cfg.Overflow, cfg.MaxQueueFrames, cfg.MaxQueueBytes
-	c := &connActor{s: s, direct: direct, opened: opened, heartbeat: cfg.Heartbeat, timeout: cfg.WriteTimeout, obs: cfg.Observer, gap: cfg.FlushGap, fixedGap: cfg.FixedFlushGap}
+	s.conn = connActor{s: s, direct: direct, opened: opened, heartbeat: cfg.Heartbeat, timeout: cfg.WriteTimeout, obs: cfg.Observer, gap: cfg.FlushGap, fixedGap: cfg.FixedFlushGap}
+	c := &s.conn
 	if len(s.channels) > 1 {
 		c.escNames = make([]string, len(s.channels))
 		c.escIDs = make([]string, len(s.channels))
@@ -273,7 +290,29 @@ func newConnActor(s *Stream, cfg *Config, direct bool, opened chan error) *connA
 			c.escNames[i] = url.QueryEscape(ch)
 		}
 	}
-	return c
+	h.initMailbox(&s.mb)
+	return h.props.Clone(actor.WithProducer(func() actor.Actor { return c }), actor.WithMailbox(func() actor.Mailbox { return &s.mb }))
+}
+
+// writeControl is what a connection actor needs of its ResponseWriter
+// besides Write. httpedge's taken-over streams provide it themselves;
+// any other writer gets it through an http.ResponseController, whose
+// every call looks the methods up anew.
+type writeControl interface {
+	FlushError() error
+	SetWriteDeadline(time.Time) error
+}
+
+// controller is writeControl through an http.ResponseController.
+type controller struct{ *http.ResponseController }
+
+func (c controller) FlushError() error { return c.Flush() }
+
+func newWriteControl(w http.ResponseWriter) writeControl {
+	if wc, ok := w.(writeControl); ok {
+		return wc
+	}
+	return controller{http.NewResponseController(w)}
 }
 
 func (c *connActor) Receive(ctx actor.Context) {
@@ -303,18 +342,25 @@ func (c *connActor) Receive(ctx actor.Context) {
 	}
 	switch m := ctx.Message().(type) {
 	case *flushNow:
-		if c.wait() {
+		// One clock reading serves the whole turn: the gap, the yield, the
+		// deadline and the write's time (a turn is one write, and a
+		// reading each was about a tenth of a broadcast's time outside
+		// the write itself, in process).
+		now := time.Now()
+		if c.wait(now) {
 			return
 		}
-		c.yield()
-		c.flushSome(ctx)
+		if c.yield(now) {
+			now = time.Now()
+		}
+		c.flushSome(ctx, now)
 	case *flushMore:
 		// The rest of what one flush could not take: no gap, no yield.
-		c.flushSome(ctx)
+		c.flushSome(ctx, time.Now())
 	case *closeMsg:
 		for more := true; more; {
 			var err error
-			if more, err = c.flush(m.final); err != nil {
+			if more, err = c.flush(m.final, time.Now()); err != nil {
 				c.stop(ctx, writeReason(err))
 				return
 			}
@@ -340,14 +386,14 @@ func (c *connActor) start(ctx actor.Context) {
 // left, asks itself to go on: a stream with a long queue writes it in
 // bounded pieces, and other messages (a close, a client gone) get in
 // between.
-func (c *connActor) flushSome(ctx actor.Context) {
-	more, err := c.flush(nil)
+func (c *connActor) flushSome(ctx actor.Context, now time.Time) {
+	more, err := c.flush(nil, now)
 	if err != nil {
 		c.stop(ctx, writeReason(err))
 		return
 	}
 	if more {
-		ctx.Send(ctx.Self(), theMore)
+		c.s.mb.PostUserMessage(theMore)
 	}
 	// Channels replaying into this stream push their next page once there
 	// is room (see outbox.pushReplay).
@@ -384,11 +430,10 @@ const coalesceKeep = 4
 // then writes at most once per gap for coalesceHold, renewed by each write
 // that carries coalesceKeep events or more (the gap's own wake-ups, which
 // find the gap's frames queued, say nothing about the process).
-func (c *connActor) wait() bool {
+func (c *connActor) wait(now time.Time) bool {
 	if c.gap <= 0 {
 		return false
 	}
-	now := time.Now()
 	// Only writes of events open a gap: the headers and heartbeats must not
 	// hold back the first event or a replay.
 	left := c.gap - now.Sub(c.lastEvents)
@@ -416,7 +461,8 @@ func (c *connActor) wait() bool {
 }
 
 // yield lets every goroutine already waiting to run go first, when the
-// stream's frames come from a channel with many subscribers.
+// stream's frames come from a channel with many subscribers that publishes
+// faster than its streams are written (crowded; see channelActor.fanout).
 //
 // Such a publish wakes its subscribers' connection actors one after
 // another while the channel actor is still fanning out, and under load more
@@ -426,13 +472,16 @@ func (c *connActor) wait() bool {
 // the deliveries per second. A stream on small channels has nothing to
 // gain and would only wait (many-channels, 2 streams per channel: p99
 // 8 ms instead of 4.7 flat out). Nor does a stream that wrote no event for
-// yieldWindow: the broadcast that woke it is most likely alone, and
-// yielding would only schedule each of its thousands of connection actors
-// twice.
-func (c *connActor) yield() {
-	if c.s.out.isCrowded() && time.Since(c.lastEvents) < yieldWindow {
+// yieldWindow, or one woken by a broadcast that came alone: yielding would
+// only schedule each of its thousands of connection actors twice.
+//
+// It reports whether it yielded, and so whether now is out of date.
+func (c *connActor) yield(now time.Time) bool {
+	if now.Sub(c.lastEvents) < yieldWindow && c.s.out.isCrowded() {
 		runtime.Gosched()
+		return true
 	}
+	return false
 }
 
 // yieldWindow is how recently a stream must have written an event for a
@@ -455,14 +504,14 @@ const flushBytes = 64 << 10
 // flush writes up to flushBytes of what is queued (at least one frame),
 // then, if that was all, final, in one write and one flush, under the write
 // deadline. more says frames are left for another flush (final was not
-// written).
-func (c *connActor) flush(final []byte) (more bool, err error) {
+// written). now is the time the write begins.
+func (c *connActor) flush(final []byte, now time.Time) (more bool, err error) {
 	frames, more := c.s.out.take(c.spare, flushBytes)
 	defer func() {
 		clear(frames)
 		c.spare = frames
 	}()
-	if len(frames) == 1 && frames[0].beat && time.Since(c.lastWrite) < c.heartbeat/2 {
+	if len(frames) == 1 && frames[0].beat && now.Sub(c.lastWrite) < c.heartbeat/2 {
 		// Another channel of this stream kept it alive already.
 		frames = frames[:0]
 	}
@@ -503,14 +552,14 @@ func (c *connActor) flush(final []byte) (more bool, err error) {
 		buf = append(buf, final...)
 	}
 
-	if now := time.Now(); !c.noDeadline && c.deadline.Sub(now) < c.timeout {
+	if !c.noDeadline && c.deadline.Sub(now) < c.timeout {
 		// The deadline is moved only once less than the timeout is left,
 		// to at most a quarter more: every write still gets the whole
 		// timeout, and a stream written often sets it once per quarter
 		// of it, not per write (a timer update that cost about a twentieth
 		// of a broadcast's CPU).
 		c.deadline = now.Add(c.timeout + c.timeout/4)
-		err = c.s.rc.SetWriteDeadline(c.deadline)
+		err = c.s.ctl.SetWriteDeadline(c.deadline)
 		if errors.Is(err, http.ErrNotSupported) {
 			// Not a network connection (a recorder, an in-process writer):
 			// nothing can stall, and asking again would allocate an error.
@@ -521,12 +570,12 @@ func (c *connActor) flush(final []byte) (more bool, err error) {
 		_, err = c.s.w.Write(buf)
 	}
 	if err == nil {
-		err = c.s.rc.Flush()
+		err = c.s.ctl.FlushError()
 	}
 	if traced && err == nil {
 		delivered(frames)
 	}
-	c.lastWrite = time.Now()
+	c.lastWrite = now
 	if events > 0 {
 		if events >= coalesceKeep && c.lastWrite.Before(c.behindTill) {
 			c.behindTill = c.lastWrite.Add(coalesceHold)

@@ -167,8 +167,7 @@ func (a *streamsActor) Receive(ctx actor.Context) {
 		// Counted before the actor can end, so the Observer never sees a
 		// close before its open.
 		a.hub.cfg.Observer.StreamOpened()
-		c := newConnActor(m.s, &a.hub.cfg, m.direct, m.reply)
-		pid := ctx.Spawn(a.hub.props.Clone(actor.WithProducer(func() actor.Actor { return c })))
+		pid := ctx.Spawn(newConnActor(m.s, a.hub, m.direct, m.reply))
 		a.open[pid.Id] = m.s
 		a.kids++
 	case *countMsg:

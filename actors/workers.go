@@ -36,12 +36,12 @@ type workerPool struct {
 	// tasks is unbuffered: a send succeeds only into a worker already
 	// waiting, which is what run's non-blocking send asks. A nil turn
 	// ends the worker that takes it (stop).
-	tasks   chan func()
+	tasks   chan turn
 	idle    atomic.Int32
 	stopped atomic.Bool
 
 	mu      sync.Mutex   // a leaf: held for one push or pop of backlog
-	backlog queue        // of func(): turns no idle worker took
+	backlog queue        // of turn: turns no idle worker took
 	queued  atomic.Int32 // backlog's size, read without mu by take
 	taken   uint64       // turns taken from backlog, ever
 	watch   *time.Timer
@@ -58,8 +58,15 @@ const maxIdleWorkers = 128
 // behind workers blocked in writes.
 const stallTick = 2 * time.Millisecond
 
+// turn is an actor's turn: a mailbox, which runs its messages. It is an
+// interface, not a func, so that a turn queued and taken reaches the
+// mailbox itself: a method value bound once is an object of its own,
+// one more wait on memory for each of the thousands of turns a broadcast
+// queues.
+type turn interface{ runTurn() }
+
 func newWorkerPool() *workerPool {
-	p := &workerPool{tasks: make(chan func())}
+	p := &workerPool{tasks: make(chan turn)}
 	p.watch = time.AfterFunc(time.Hour, p.check)
 	p.watch.Stop()
 	return p
@@ -69,19 +76,19 @@ func newWorkerPool() *workerPool {
 // the backlog was empty, calls spawn, which must start a goroutine that
 // calls p.work(nil). It is the caller's so that starting one allocates
 // nothing: a go statement with arguments builds a closure.
-func (p *workerPool) run(turn, spawn func()) {
+func (p *workerPool) run(t turn, spawn func()) {
 	select {
-	case p.tasks <- turn:
+	case p.tasks <- t:
 		return
 	default:
 	}
 	if p.stopped.Load() {
-		go turn()
+		go t.runTurn()
 		return
 	}
 	p.mu.Lock()
 	first := p.backlog.size == 0
-	p.backlog.push(turn)
+	p.backlog.push(t)
 	p.queued.Add(1)
 	if first {
 		p.seen = p.taken
@@ -98,7 +105,7 @@ func (p *workerPool) run(turn, spawn func()) {
 // outran the idle workers, so an empty one costs no lock. A turn queued
 // just after the check is not lost: its run saw an empty backlog and
 // started a worker for it, or the workers draining the backlog find it.
-func (p *workerPool) take() func() {
+func (p *workerPool) take() turn {
 	if p.queued.Load() == 0 {
 		return nil
 	}
@@ -110,7 +117,7 @@ func (p *workerPool) take() func() {
 	}
 	p.queued.Add(-1)
 	p.taken++
-	return t.(func())
+	return t.(turn)
 }
 
 // check is the watch's tick: a backlog that no worker took from since the
@@ -127,9 +134,9 @@ func (p *workerPool) check() {
 		p.mu.Unlock()
 		return
 	}
-	stuck := make([]func(), 0, p.backlog.size)
+	stuck := make([]turn, 0, p.backlog.size)
 	for t, ok := p.backlog.pop(); ok; t, ok = p.backlog.pop() {
-		stuck = append(stuck, t.(func()))
+		stuck = append(stuck, t.(turn))
 	}
 	p.queued.Store(0)
 	p.mu.Unlock()
@@ -140,12 +147,12 @@ func (p *workerPool) check() {
 
 // work runs turn, if any, then the backlog's turns, then waits as an idle
 // worker for the next turn, unless maxIdleWorkers wait already.
-func (p *workerPool) work(turn func()) {
+func (p *workerPool) work(t turn) {
 	for {
-		if turn != nil {
-			turn()
+		if t != nil {
+			t.runTurn()
 		}
-		if turn = p.take(); turn != nil {
+		if t = p.take(); t != nil {
 			continue
 		}
 		// Counted first, checked second: stop, which sets stopped and
@@ -155,9 +162,9 @@ func (p *workerPool) work(turn func()) {
 			p.idle.Add(-1)
 			return
 		}
-		turn = <-p.tasks
+		t = <-p.tasks
 		p.idle.Add(-1)
-		if turn == nil {
+		if t == nil {
 			return
 		}
 	}

@@ -58,7 +58,7 @@ func TestWorkerPoolKeepsABoundedNumberIdle(t *testing.T) {
 	// An idle worker takes the next turns: no new goroutine.
 	for range 100 {
 		ran := make(chan struct{})
-		p.run(func() { close(ran) }, func() { t.Error("a goroutine was started with workers idle") })
+		p.run(turnFunc(func() { close(ran) }), func() { t.Error("a goroutine was started with workers idle") })
 		<-ran
 	}
 
@@ -94,7 +94,12 @@ func goroutinesAtMost(t *testing.T, n int) {
 	}
 }
 
-func run(p *workerPool, turn func()) { p.run(turn, func() { p.work(nil) }) }
+func run(p *workerPool, turn func()) { p.run(turnFunc(turn), func() { p.work(nil) }) }
+
+// turnFunc is a turn that runs a function, for tests of the pool alone.
+type turnFunc func()
+
+func (f turnFunc) runTurn() { f() }
 
 // A burst of turns that outruns the idle workers, as a broadcast's wake-ups
 // do, queues in the backlog and runs on a few goroutines, not one per turn.
@@ -109,7 +114,7 @@ func TestWorkerPoolQueuesABurst(t *testing.T) {
 	// workers it wakes compete with it for the processors.
 	run(p, func() {
 		for range turns {
-			p.run(done.Done, func() { spawned.Add(1); p.work(nil) })
+			p.run(turnFunc(done.Done), func() { spawned.Add(1); p.work(nil) })
 		}
 	})
 	waitGroup(t, &done)
@@ -129,7 +134,7 @@ func TestWorkerPoolHandsOutAStalledBacklog(t *testing.T) {
 	ran.Add(3)
 	for range 3 {
 		// The spawn starts no worker: nothing but the watch can run these.
-		p.run(ran.Done, func() {})
+		p.run(turnFunc(ran.Done), func() {})
 	}
 	waitGroup(t, &ran)
 	p.stop()

@@ -32,6 +32,10 @@ import (
 // concurrent use).
 type rawStream struct {
 	conn net.Conn
+	// out is conn, or the connection a ConnLimiter's wraps: the limiter
+	// has a say in Close only, and a broadcast's writes, one per stream,
+	// each cold in the cache, skip a pointer by going around it.
+	out  net.Conn
 	head []byte // status line and headers, sent with the first write; then nil
 }
 
@@ -57,7 +61,7 @@ func (rs *rawStream) Write(p []byte) (int, error) {
 		b = append(b, p...)
 		b = append(b, "\r\n"...)
 	}
-	_, err := rs.conn.Write(b)
+	_, err := rs.out.Write(b)
 	// Once tried, the headers are never sent again: after a failed write
 	// the stream ends.
 	rs.head = nil
@@ -79,7 +83,7 @@ func (rs *rawStream) FlushError() error {
 }
 
 // SetWriteDeadline is the connection's, as http.ResponseController expects.
-func (rs *rawStream) SetWriteDeadline(t time.Time) error { return rs.conn.SetWriteDeadline(t) }
+func (rs *rawStream) SetWriteDeadline(t time.Time) error { return rs.out.SetWriteDeadline(t) }
 
 // maxPooledChunk is the largest chunk buffer kept for reuse: a flush of
 // actors' 64 KiB bound, its final hint and the framing.
@@ -128,7 +132,11 @@ func takeOver(w http.ResponseWriter, r *http.Request) *rawStream {
 		setStreamHeaders(h, r)
 		return nil
 	}
-	return &rawStream{conn: conn, head: head.Bytes()}
+	out := conn
+	if lc, ok := conn.(*limitedConn); ok {
+		out = lc.Conn
+	}
+	return &rawStream{conn: conn, out: out, head: head.Bytes()}
 }
 
 // serveTakenOver waits, on a goroutine of its own, for the stream of o to
