@@ -76,13 +76,18 @@ func (f *floor) serve(c net.Conn) {
 			break
 		}
 	}
+	// The head goes out under the lock a broadcast takes to list the
+	// streams: a client that has read it, and so counts as ready, is on
+	// the list of the next broadcast. Written before the lock, a
+	// broadcast fired at once could miss it, and the scale scenario then
+	// waits out its timeout for that one stream (seen once at 50,000).
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")); err != nil {
 		c.Close()
 		return
 	}
-	f.mu.Lock()
 	f.conns = append(f.conns, c)
-	f.mu.Unlock()
 }
 
 func (f *floor) broadcast(w http.ResponseWriter, r *http.Request) {
