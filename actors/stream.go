@@ -581,7 +581,9 @@ func (c *connActor) flush(final []byte, now time.Time) (more bool, err error) {
 			c.behindTill = c.lastWrite.Add(coalesceHold)
 		}
 		c.lastEvents = c.lastWrite
-		c.obs.Flushed(events, c.lastWrite.Sub(oldest))
+		// A frame queued after the turn read the clock is younger than
+		// now: its age is zero, not negative.
+		c.obs.Flushed(events, max(c.lastWrite.Sub(oldest), 0))
 	}
 	// An idle stream holds no buffer: it goes back to a pool shared by all
 	// streams, unless a burst inflated it.
