@@ -159,9 +159,7 @@ func (m *mailbox) schedule() {
 func (m *mailbox) newWorker() { m.workers.work(nil) }
 
 // runTurn is the mailbox's turn on a worker.
-func (m *mailbox) runTurn() { m.processMessages() }
-
-func (m *mailbox) processMessages() {
+func (m *mailbox) runTurn() {
 	growStack(0)
 	for {
 		m.run(0)

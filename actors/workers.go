@@ -72,7 +72,7 @@ func newWorkerPool() *workerPool {
 	return p
 }
 
-// run runs turn on an idle worker, or queues it in the backlog and, when
+// run runs t on an idle worker, or queues it in the backlog and, when
 // the backlog was empty, calls spawn, which must start a goroutine that
 // calls p.work(nil). It is the caller's so that starting one allocates
 // nothing: a go statement with arguments builds a closure.
